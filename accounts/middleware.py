@@ -1,0 +1,29 @@
+from accounts.selectors import memberships_for_user
+
+SESSION_KEY = "organization_id"
+
+
+class CurrentOrganizationMiddleware:
+    """Sets `request.organization` and `request.membership` from the organization switcher.
+
+    The session remembers the chosen organization; a user who left it, or never chose, acts for
+    their first organization. Anonymous users and users without an organization get None.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.organization = None
+        request.membership = None
+        request.memberships = []
+        if request.user.is_authenticated:
+            memberships = list(memberships_for_user(user=request.user))
+            chosen = request.session.get(SESSION_KEY)
+            current = next((m for m in memberships if m.organization_id == chosen), None)
+            current = current or (memberships[0] if memberships else None)
+            request.memberships = memberships
+            if current is not None:
+                request.membership = current
+                request.organization = current.organization
+        return self.get_response(request)

@@ -1,0 +1,43 @@
+"""Read queries for accounts. The first argument scopes the result."""
+
+from django.db.models import QuerySet
+
+from accounts.models import ApiKey, Membership, Organization, User
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return (
+        Membership.objects.filter(user=user, organization__is_active=True)
+        .select_related("organization")
+        .order_by("organization__name", "id")
+    )
+
+
+def membership_in(*, organization: Organization, user: User) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.filter(
+            organization=organization, user=user, organization__is_active=True
+        )
+        .select_related("organization")
+        .first()
+    )
+
+
+def members(*, organization: Organization) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def api_keys(*, organization: Organization) -> QuerySet[ApiKey]:
+    return (
+        ApiKey.objects.filter(organization=organization)
+        .select_related("created_by")
+        .order_by("-created_at", "id")
+    )

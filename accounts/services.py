@@ -1,0 +1,241 @@
+"""Use cases of accounts: sign-up, organizations, memberships and API keys."""
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.errors import InvalidInput, NotFound, PermissionDenied
+from accounts.ids import random_base32
+from accounts.models import ApiKey, Membership, Organization, User, normalize_email
+from accounts.selectors import membership_in
+
+logger = logging.getLogger(__name__)
+
+API_KEY_PREFIX = "wsk"
+# A key is used on every request; writing last_used_at each time would make every read a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "organization"
+    slug = base
+    counter = 2
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{counter}"
+        counter += 1
+    return slug
+
+
+def require_owner(*, actor: User, organization: Organization) -> Membership:
+    """The actor's membership, if it is an owner's; raises PermissionDenied or NotFound otherwise."""
+    membership = membership_in(organization=organization, user=actor)
+    if membership is None:
+        raise NotFound("No such organization.")
+    if not membership.is_owner:
+        raise PermissionDenied("Only the organization's owners can do this.")
+    return membership
+
+
+def create_organization(
+    *, actor: User, name: str, is_creator: bool, is_buyer: bool
+) -> Organization:
+    """Create an organization with the actor as its owner.
+
+    Raises InvalidInput when the name is empty or no side (creator, buyer) is chosen.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidInput(
+            "An organization needs a name.", errors={"name": ["This field is required."]}
+        )
+    if not (is_creator or is_buyer):
+        raise InvalidInput(
+            "Choose whether the organization sells data, buys it, or both.",
+            errors={"side": ["Choose creator, buyer or both."]},
+        )
+    with transaction.atomic():
+        organization = Organization(
+            name=name, slug=_unique_slug(name), is_creator=is_creator, is_buyer=is_buyer
+        )
+        organization.full_clean()
+        organization.save()
+        Membership.objects.create(user=actor, organization=organization, role=Membership.Role.OWNER)
+    logger.info("organization %s created by user %s", organization.slug, actor.pk)
+    return organization
+
+
+def sign_up(
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    organization_name: str,
+    is_creator: bool,
+    is_buyer: bool,
+) -> User:
+    """Register a person together with their first organization, of which they become owner.
+
+    Raises InvalidInput for a taken email address, a weak password or a missing organization side.
+    """
+    email = normalize_email(email)
+    if User.objects.filter(email=email).exists():
+        raise InvalidInput(
+            "An account with this email address already exists.",
+            errors={"email": ["An account with this email address already exists."]},
+        )
+    candidate = User(email=email, full_name=full_name.strip())
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as error:
+        raise InvalidInput(
+            "Choose a stronger password.", errors={"password": list(error.messages)}
+        ) from error
+    with transaction.atomic():
+        user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
+        create_organization(
+            actor=user, name=organization_name, is_creator=is_creator, is_buyer=is_buyer
+        )
+    return user
+
+
+def add_member(*, actor: User, organization: Organization, email: str, role: str) -> Membership:
+    """Add an existing user to the organization. Owners only."""
+    require_owner(actor=actor, organization=organization)
+    if role not in Membership.Role.values:
+        raise InvalidInput(f"Unknown role {role!r}.", errors={"role": ["Choose owner or member."]})
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
+    if user is None:
+        message = "No Wellspring account has that email address; ask them to sign up first."
+        raise InvalidInput(message, errors={"email": [message]})
+    membership, created = Membership.objects.get_or_create(
+        user=user, organization=organization, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def remove_member(*, actor: User, organization: Organization, user: User) -> None:
+    """Remove a member. Their API keys stop working at once, since keys act as their creator.
+
+    Raises InvalidInput when it would leave the organization without an owner.
+    """
+    require_owner(actor=actor, organization=organization)
+    with transaction.atomic():
+        memberships = list(
+            Membership.objects.select_for_update().filter(organization=organization).order_by("pk")
+        )
+        target = next((m for m in memberships if m.user_id == user.pk), None)
+        if target is None:
+            raise NotFound("That person is not a member of this organization.")
+        owners = [m for m in memberships if m.is_owner]
+        if target.is_owner and len(owners) == 1:
+            raise InvalidInput("An organization needs at least one owner.")
+        target.delete()
+
+
+def _new_raw_key() -> tuple[str, str]:
+    prefix = f"{API_KEY_PREFIX}_{random_base32(8)}"
+    return prefix, f"{prefix}_{random_base32(32)}"
+
+
+def create_api_key(
+    *,
+    actor: User,
+    organization: Organization,
+    name: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create an API key; returns it with the plain key, which is never shown again.
+
+    Owners only. Raises InvalidInput for an empty name, an unknown scope or a past expiry.
+    """
+    require_owner(actor=actor, organization=organization)
+    now = now or timezone.now()
+    name = name.strip()
+    if not name:
+        raise InvalidInput(
+            "Give the key a name, so you know later what uses it.", errors={"name": ["Required."]}
+        )
+    scopes = list(dict.fromkeys(scopes or [ApiKey.Scope.ALL.value]))
+    unknown = [scope for scope in scopes if scope not in ApiKey.Scope.values]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown scope {unknown[0]!r}; choose from {', '.join(ApiKey.Scope.values)}.",
+            errors={"scopes": [f"Unknown scope {scope!r}." for scope in unknown]},
+        )
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput(
+            "The expiry date must be in the future.",
+            errors={"expires_at": ["Must be in the future."]},
+        )
+    prefix, raw_key = _new_raw_key()
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=prefix,
+        key_hash=ApiKey.hash_secret(raw_key),
+        scopes=scopes,
+        created_by=actor,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    logger.info("api key %s created for organization %s", api_key.prefix, organization.slug)
+    return api_key, raw_key
+
+
+def revoke_api_key(
+    *, actor: User, organization: Organization, key_id: str, now: datetime | None = None
+) -> ApiKey:
+    """Revoke a key of the organization. Owners only; another organization's key is NotFound."""
+    require_owner(actor=actor, organization=organization)
+    api_key = ApiKey.objects.filter(organization=organization, pk=key_id).first()
+    if api_key is None:
+        raise NotFound("No such API key.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = now or timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        logger.info("api key %s revoked", api_key.prefix)
+    return api_key
+
+
+def authenticate_api_key(*, raw_key: str, now: datetime | None = None) -> ApiKey | None:
+    """The usable key matching `raw_key`, or None.
+
+    A key works only while it is neither revoked nor expired, its organization is active and its
+    creator is still an active member of that organization.
+    """
+    now = now or timezone.now()
+    raw_key = raw_key.strip()
+    parts = raw_key.split("_")
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    prefix = f"{parts[0]}_{parts[1]}"
+    api_key = (
+        ApiKey.objects.select_related("organization", "created_by").filter(prefix=prefix).first()
+    )
+    if api_key is None:
+        return None
+    if not secrets.compare_digest(api_key.key_hash, ApiKey.hash_secret(raw_key)):
+        return None
+    if (
+        not api_key.is_usable(now)
+        or not api_key.organization.is_active
+        or not api_key.created_by.is_active
+    ):
+        return None
+    if membership_in(organization=api_key.organization, user=api_key.created_by) is None:
+        return None
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

@@ -1,0 +1,174 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.decorators import organization_required
+from accounts.errors import DomainError, NotFound, PermissionDenied
+from accounts.forms import ApiKeyForm, MemberForm, OrganizationForm, SignUpForm, side_flags
+from accounts.middleware import SESSION_KEY
+from accounts.models import Organization
+
+NEW_KEY_SESSION_KEY = "new_api_key"
+
+
+def add_domain_error(form, error: DomainError) -> None:
+    """Show a refused use case on the form: on the fields it names, else above the form."""
+    placed = False
+    for field, field_errors in (error.errors or {}).items():
+        if field in form.fields:
+            for message in field_errors:
+                form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def raise_for_http(error: DomainError):
+    """Turn a domain error about access into the HTTP answer a page gives."""
+    if isinstance(error, NotFound):
+        raise Http404(error.message) from error
+    if isinstance(error, PermissionDenied):
+        raise DjangoPermissionDenied(error.message) from error
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        is_creator, is_buyer = side_flags(form.cleaned_data["side"])
+        try:
+            user = services.sign_up(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                full_name=form.cleaned_data["full_name"],
+                organization_name=form.cleaned_data["organization_name"],
+                is_creator=is_creator,
+                is_buyer=is_buyer,
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome to Wellspring.")
+            return redirect("creator:home" if is_creator else "library:home")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def organization_new(request):
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        is_creator, is_buyer = side_flags(form.cleaned_data["side"])
+        try:
+            organization = services.create_organization(
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                is_creator=is_creator,
+                is_buyer=is_buyer,
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            request.session[SESSION_KEY] = organization.pk
+            messages.success(request, f"{organization.name} is ready. You are its owner.")
+            return redirect("accounts:organization")
+    return render(request, "accounts/organization_new.html", {"form": form})
+
+
+@login_required
+@require_POST
+def switch_organization(request):
+    slug = request.POST.get("organization", "")
+    membership = next((m for m in request.memberships if m.organization.slug == slug), None)
+    if membership is None:
+        raise Http404("No such organization.")
+    request.session[SESSION_KEY] = membership.organization_id
+    target = request.POST.get("next") or reverse("home")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("home")
+    return redirect(target)
+
+
+@organization_required()
+def organization_detail(request):
+    organization: Organization = request.organization
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.add_member(
+                actor=request.user,
+                organization=organization,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+            )
+        except (NotFound, PermissionDenied) as error:
+            raise_for_http(error)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Member added.")
+            return redirect("accounts:organization")
+    return render(
+        request,
+        "accounts/organization.html",
+        {
+            "organization": organization,
+            "members": selectors.members(organization=organization),
+            "form": form,
+        },
+    )
+
+
+@organization_required()
+def api_keys(request):
+    organization = request.organization
+    if not request.membership.is_owner:
+        raise DjangoPermissionDenied("Only owners manage API keys.")
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            api_key, raw_key = services.create_api_key(
+                actor=request.user,
+                organization=organization,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=form.cleaned_data["expires_at"],
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            # Shown once, on the next page, then gone: only its hash is stored.
+            request.session[NEW_KEY_SESSION_KEY] = {"id": api_key.pk, "key": raw_key}
+            return redirect("accounts:api-keys")
+    new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
+    return render(
+        request,
+        "accounts/api_keys.html",
+        {
+            "form": form,
+            "api_keys": selectors.api_keys(organization=organization),
+            "new_key": new_key,
+        },
+    )
+
+
+@organization_required()
+@require_POST
+def api_key_revoke(request, key_id: str):
+    try:
+        api_key = services.revoke_api_key(
+            actor=request.user, organization=request.organization, key_id=key_id
+        )
+    except DomainError as error:
+        raise_for_http(error)
+        raise
+    messages.success(request, f"The key {api_key.prefix}… is revoked. Requests using it now fail.")
+    return redirect("accounts:api-keys")

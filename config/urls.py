@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config.views import healthz
+from marketplace.views.catalog import home
+from provenance.views import jwks_view
+
+admin.site.site_header = "Wellspring administration"
+admin.site.site_title = "Wellspring admin"
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path(".well-known/jwks.json", jwks_view, name="jwks"),
+    path("accounts/", include("accounts.urls")),
+    path("catalog/", include("marketplace.urls.catalog")),
+    path("creator/", include("marketplace.urls.creator")),
+    path("library/", include("marketplace.urls.library")),
+    path("review/", include("marketplace.urls.review")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"
+# Uploaded files are never served from /media/: every byte goes through a view that checks
+# ownership or a license.

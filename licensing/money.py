@@ -1,0 +1,41 @@
+"""Money is an integer in minor units with an ISO 4217 currency beside it. Never floats."""
+
+# Digits after the decimal point, per currency.
+CURRENCY_EXPONENTS = {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "JPY": 0}
+SUPPORTED_CURRENCIES = tuple(CURRENCY_EXPONENTS)
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def exponent(currency: str) -> int:
+    try:
+        return CURRENCY_EXPONENTS[currency.upper()]
+    except KeyError as error:
+        raise ValueError(f"Unsupported currency {currency!r}") from error
+
+
+def format_minor(amount_minor: int, currency: str) -> str:
+    """`123456, "USD"` -> `$1,234.56`; `5000, "JPY"` -> `¥5,000`."""
+    places = exponent(currency)
+    sign = "-" if amount_minor < 0 else ""
+    major, minor = divmod(abs(amount_minor), 10**places) if places else (abs(amount_minor), 0)
+    text = f"{major:,}" + (f".{minor:0{places}d}" if places else "")
+    symbol = CURRENCY_SYMBOLS.get(currency.upper())
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency.upper()}"
+
+
+def parse_major(text: str, currency: str) -> int:
+    """A decimal amount a person typed ("1,234.50") in minor units, exactly. Raises ValueError."""
+    places = exponent(currency)
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if not cleaned or cleaned.startswith("-"):
+        raise ValueError("Enter a positive amount.")
+    whole, _, fraction = cleaned.partition(".")
+    if (
+        (whole and not whole.isdigit())
+        or (fraction and not fraction.isdigit())
+        or not (whole or fraction)
+    ):
+        raise ValueError(f"{text!r} is not an amount.")
+    if len(fraction) > places:
+        raise ValueError(f"{currency} amounts have at most {places} decimal places.")
+    return int(whole or "0") * 10**places + int(fraction.ljust(places, "0") or "0")

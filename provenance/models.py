@@ -1,0 +1,385 @@
+import hashlib
+import json
+from datetime import UTC
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from accounts.errors import Conflict
+from accounts.ids import PublicIdField
+from accounts.models import Organization
+
+
+class FrozenVersionError(Conflict):
+    code = "version_frozen"
+    title = "This version is frozen"
+
+
+class Dataset(models.Model):
+    """A body of data a creator organization offers; its content lives in versions."""
+
+    class Modality(models.TextChoices):
+        TEXT = "text", "Text"
+        TABULAR = "tabular", "Tabular"
+        IMAGE = "image", "Image"
+        AUDIO = "audio", "Audio"
+        VIDEO = "video", "Video"
+        MULTIMODAL = "multimodal", "Multimodal"
+
+    id = PublicIdField(prefix="ds")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="datasets"
+    )
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    modality = models.CharField(max_length=16, choices=Modality.choices)
+    languages = models.JSONField(
+        default=list, blank=True, help_text="ISO 639-1 codes, e.g. ['en', 'cy']."
+    )
+    tags = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DatasetVersion(models.Model):
+    """One fixed set of files with its provenance. Approved versions never change."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PROCESSING = "processing", "Processing"
+        SUBMITTED = "submitted", "Submitted for review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+
+    FROZEN_STATUSES = frozenset({Status.APPROVED, Status.SUSPENDED})
+    # What approval freezes. Status, and the dates of later decisions, may still move.
+    FROZEN_FIELDS = (
+        "dataset_id",
+        "number",
+        "merkle_root",
+        "file_count",
+        "total_bytes",
+        "total_records",
+    )
+
+    id = PublicIdField(prefix="dsv")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    based_on = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="successors",
+        help_text="The approved version this one started from.",
+    )
+    notes = models.TextField(blank=True, help_text="What changed in this version (Markdown).")
+    merkle_root = models.CharField(max_length=64, blank=True)
+    file_count = models.PositiveIntegerField(default=0)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    total_records = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "number"], name="provenance_datasetversion_unique_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = dict(zip(field_names, values, strict=True))
+        return instance
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status in self.FROZEN_STATUSES
+
+    def _was_frozen(self) -> bool:
+        loaded = getattr(self, "_loaded", None)
+        return bool(loaded) and loaded.get("status") in self.FROZEN_STATUSES
+
+    def save(self, *args, **kwargs):
+        if self._was_frozen():
+            changed = [
+                name
+                for name in self.FROZEN_FIELDS
+                if name in self._loaded and getattr(self, name) != self._loaded[name]
+            ]
+            if changed:
+                raise FrozenVersionError(
+                    f"{self} is approved; its {', '.join(changed)} cannot change."
+                )
+        super().save(*args, **kwargs)
+        self._loaded = {
+            field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields
+        }
+
+    def delete(self, *args, **kwargs):
+        if self._was_frozen() or self.is_frozen:
+            raise FrozenVersionError(f"{self} is approved and cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+
+class DataFile(models.Model):
+    """A file of a version. `storage_name` may be shared with earlier versions: never copied twice."""
+
+    id = PublicIdField(prefix="df")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024, help_text="Relative POSIX path inside the version.")
+    storage_name = models.CharField(max_length=1024)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    media_type = models.CharField(max_length=127, blank=True)
+    record_count = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "path"], name="provenance_datafile_unique_path"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    def _refuse_if_frozen(self):
+        status = (
+            DatasetVersion.objects.filter(pk=self.version_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status in DatasetVersion.FROZEN_STATUSES:
+            raise FrozenVersionError(
+                f"The version of {self.path} is approved; its files cannot change."
+            )
+
+    def save(self, *args, **kwargs):
+        self._refuse_if_frozen()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_if_frozen()
+        return super().delete(*args, **kwargs)
+
+
+class ProvenanceDeclaration(models.Model):
+    """What the creator declares about where a version's data came from and who holds its rights."""
+
+    class ConsentBasis(models.TextChoices):
+        OWN_WORK = "own_work", "Our own original work"
+        EXPLICIT_CONSENT = "explicit_consent", "Explicit consent of the contributors"
+        CONTRACT = "contract", "Commissioned under contract (work for hire)"
+        LICENSED_IN = "licensed_in", "Licensed from the rights holder"
+        PUBLIC_DOMAIN = "public_domain", "Public domain"
+        OTHER = "other", "Other (explained in the evidence)"
+
+    class Authorship(models.TextChoices):
+        HUMAN = "human", "Human-made"
+        HYBRID = "hybrid", "Hybrid (partly synthetic)"
+        SYNTHETIC = "synthetic", "Synthetic"
+
+    class OptOutStatus(models.TextChoices):
+        NOT_APPLICABLE = "not_applicable", "Not applicable: no third-party content"
+        NONE_FOUND = "none_found", "Checked: no reservation was expressed"
+        HONOURED = "honoured", "Reservations were found and their content excluded"
+
+    version = models.OneToOneField(
+        DatasetVersion, on_delete=models.CASCADE, related_name="declaration"
+    )
+    source_url = models.URLField(max_length=500, blank=True)
+    source_description = models.TextField(blank=True)
+    collection_method = models.TextField(blank=True)
+    collection_started_on = models.DateField(null=True, blank=True)
+    collection_ended_on = models.DateField(null=True, blank=True)
+    consent_basis = models.CharField(max_length=32, choices=ConsentBasis.choices, blank=True)
+    rights_holder = models.CharField(max_length=200, blank=True)
+    authorship = models.CharField(
+        max_length=16, choices=Authorship.choices, default=Authorship.HUMAN
+    )
+    synthetic_share_bps = models.PositiveIntegerField(
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(10_000)],
+        help_text="Share of synthetic content in basis points (10000 = 100%).",
+    )
+    opt_out_status = models.CharField(max_length=32, choices=OptOutStatus.choices, blank=True)
+    opt_out_notes = models.TextField(blank=True)
+    parents = models.ManyToManyField(DatasetVersion, blank=True, related_name="derivatives")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(authorship="human", synthetic_share_bps=0)
+                    | models.Q(authorship="synthetic", synthetic_share_bps=10_000)
+                    | models.Q(
+                        authorship="hybrid",
+                        synthetic_share_bps__gt=0,
+                        synthetic_share_bps__lt=10_000,
+                    )
+                ),
+                name="provenance_declaration_share_matches_authorship",
+                violation_error_message=(
+                    "The synthetic share must be 0% for human-made data, 100% for synthetic data "
+                    "and between them for hybrid data."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(collection_started_on__isnull=True)
+                | models.Q(collection_ended_on__isnull=True)
+                | models.Q(collection_started_on__lte=models.F("collection_ended_on")),
+                name="provenance_declaration_period_in_order",
+                violation_error_message="The collection period must end after it starts.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Declaration for {self.version}"
+
+    def missing_fields(self) -> list[str]:
+        """The fields a reviewer needs that are still empty."""
+        missing = []
+        if not (self.source_url or self.source_description):
+            missing.append("source")
+        for name in ("collection_method", "consent_basis", "rights_holder", "opt_out_status"):
+            if not getattr(self, name):
+                missing.append(name)
+        return missing
+
+
+class EvidenceDocument(models.Model):
+    """A document supporting the declaration: a contract, a consent form, a licence."""
+
+    id = PublicIdField(prefix="ev")
+    declaration = models.ForeignKey(
+        ProvenanceDeclaration, on_delete=models.CASCADE, related_name="evidence"
+    )
+    title = models.CharField(max_length=200)
+    storage_name = models.CharField(max_length=1024)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    media_type = models.CharField(max_length=127, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value) -> bytes:
+    """The one canonical encoding Wellspring hashes and signs."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class LedgerEntry(models.Model):
+    """An append-only, hash-chained record of a state change.
+
+    `entry_hash` is the SHA-256 of the canonical JSON of the entry's content, which includes the
+    previous entry's hash: changing, removing or reordering any entry breaks every hash after it.
+    """
+
+    seq = models.PositiveBigIntegerField(primary_key=True)
+    created_at = models.DateTimeField()
+    action = models.CharField(max_length=64)
+    subject_type = models.CharField(max_length=40)
+    subject_id = models.CharField(max_length=64)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
+    actor_label = models.CharField(
+        max_length=254, blank=True, help_text="Who acted, as it read at the time."
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    entry_hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id"], name="provenance_ledger_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.subject_type}:{self.subject_id}"
+
+    def canonical_content(self) -> dict:
+        return {
+            "seq": self.seq,
+            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "action": self.action,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "organization_id": self.organization_id,
+            "actor_id": self.actor_id,
+            "actor": self.actor_label,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+        }
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.canonical_content())).hexdigest()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise Conflict("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise Conflict("Ledger entries are append-only.")
+
+
+class LedgerHead(models.Model):
+    """The single row that serializes appends: locked while an entry is added."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField(default=0)
+    entry_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="provenance_ledgerhead_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return f"Ledger head at #{self.seq}"

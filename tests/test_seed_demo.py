@@ -1,0 +1,69 @@
+from django.apps import apps
+from django.core.management import call_command
+
+from accounts.models import Membership
+from marketplace.models import Listing
+from provenance.models import DatasetVersion
+from provenance.services import verify_ledger
+
+
+def row_counts() -> dict:
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_models()
+        if model._meta.app_label in {"accounts", "provenance", "licensing", "marketplace"}
+    }
+
+
+def test_seed_demo_builds_the_promised_demo_and_twice_changes_nothing(db, client):
+    call_command("seed_demo")
+    first = row_counts()
+    call_command("seed_demo")
+    assert row_counts() == first
+
+    listings = Listing.objects.filter(status="published").select_related("dataset")
+    assert listings.count() >= 12
+    assert {listing.dataset.modality for listing in listings} >= {
+        "text",
+        "tabular",
+        "image",
+        "audio",
+    }
+    assert DatasetVersion.objects.filter(status="submitted").count() >= 1
+    assert (
+        Membership.objects.get(
+            user__email="creator@wellspring.test", organization__slug="demo-creators"
+        ).role
+        == "owner"
+    )
+    assert (
+        Membership.objects.get(
+            user__email="buyer@wellspring.test", organization__slug="demo-lab"
+        ).role
+        == "owner"
+    )
+    assert verify_ledger().is_intact
+
+    for email in ("creator@wellspring.test", "buyer@wellspring.test", "reviewer@wellspring.test"):
+        assert client.login(username=email, password="wellspring-demo")
+    client.login(username="reviewer@wellspring.test", password="wellspring-demo")
+    assert "Hill-Farm Weather Diaries" in client.get("/review/").content.decode()
+
+
+def test_seeded_files_are_measured_from_their_content(db):
+    call_command("seed_demo")
+    version = Listing.objects.get(dataset__slug="city-bike-counters").version
+    files = list(version.files.all())
+    assert {f.media_type for f in files} == {"text/csv"}
+    assert all(f.record_count == 730 and len(f.sha256) == 64 for f in files)
+    images = Listing.objects.get(dataset__slug="hand-drawn-botanical-sketches").version.files.all()
+    assert {f.media_type for f in images} == {"image/png"}
+
+
+def test_seed_demo_refuses_production(db, settings):
+    import pytest
+    from django.core.management.base import CommandError
+
+    settings.IS_PRODUCTION = True
+    with pytest.raises(CommandError, match="never runs in production"):
+        call_command("seed_demo")

@@ -36,7 +36,9 @@ def run() -> list[dict]:
                 inspect_stream(stream)
 
         def tool(*command):
-            return lambda: subprocess.run([*command, str(path)], check=True, stdout=subprocess.DEVNULL)
+            return lambda: subprocess.run(
+                [*command, str(path)], check=True, stdout=subprocess.DEVNULL
+            )
 
         ours()  # warm the page cache
         ours_seconds = _best_of(3, ours)

@@ -69,8 +69,22 @@ def main(selected: list[str]) -> int:
 
 def print_table(results: list[dict]) -> None:
     headers = ["name", "value", "unit", "baseline", "baseline value", "ratio", "goal"]
-    rows = [[str(r["name"]), f"{r['value']:,}", r["unit"], r["baseline"], f"{r['baseline_value']:,}", str(r["ratio"]), r["goal"]] for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    rows = [
+        [
+            str(r["name"]),
+            f"{r['value']:,}",
+            r["unit"],
+            r["baseline"],
+            f"{r['baseline_value']:,}",
+            str(r["ratio"]),
+            r["goal"],
+        ]
+        for r in results
+    ]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
     print()
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print("  ".join("-" * w for w in widths))

@@ -185,3 +185,45 @@ class ApiKey(models.Model):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class Event(models.Model):
+    """Something that happened that an organization's systems may want to hear about.
+
+    Listed at GET /api/v1/events/ and delivered to the organization's webhook endpoints.
+    `data` holds ids and states only, never secrets.
+    """
+
+    class Type(models.TextChoices):
+        VERSION_APPROVED = "version.approved"
+        VERSION_REJECTED = "version.rejected"
+        OFFER_CREATED = "offer.created"
+        OFFER_COUNTERED = "offer.countered"
+        OFFER_ACCEPTED = "offer.accepted"
+        OFFER_REJECTED = "offer.rejected"
+        ORDER_PAID = "order.paid"
+        ORDER_REFUNDED = "order.refunded"
+        LICENSE_GRANTED = "license.granted"
+        LICENSE_SUSPENDED = "license.suspended"
+        LICENSE_REVOKED = "license.revoked"
+        LICENSE_EXPIRING = "license.expiring"
+        USAGE_REPORT_DUE = "usage_report.due"
+        USAGE_REPORT_BREACH = "usage_report.breach"
+        STATEMENT_ISSUED = "statement.issued"
+        CLAIM_UPHELD = "claim.upheld"
+        PING = "ping"
+
+    id = PublicIdField(prefix="evt")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40, choices=Type.choices)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="accounts_event_org_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} for {self.organization}"

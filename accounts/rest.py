@@ -69,15 +69,17 @@ def request_organization(request) -> Organization | None:
 class HasScope(BasePermission):
     """Checks `view.required_scopes`, a dict of HTTP method (or "*") to scope, for API keys.
 
-    Session users act through the portal, where their role decides; scopes narrow keys only.
+    A view that declares no scope for the method admits only keys with every scope (`*`), so a
+    forgotten declaration fails closed. Session users act through the portal, where their role
+    decides; scopes narrow keys only.
     """
 
     def has_permission(self, request, view):
         if not isinstance(request.auth, ApiKey):
             return True
         required = getattr(view, "required_scopes", {})
-        scope = required.get(request.method) or required.get("*")
-        if scope and not request.auth.has_scope(scope):
+        scope = required.get(request.method) or required.get("*") or ApiKey.Scope.ALL.value
+        if not request.auth.has_scope(scope):
             self.message = f"This API key lacks the scope {scope!r}."
             return False
         return True

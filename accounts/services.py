@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from accounts.errors import InvalidInput, NotFound, PermissionDenied
 from accounts.ids import random_base32
-from accounts.models import ApiKey, Membership, Organization, User, normalize_email
+from accounts.models import ApiKey, Event, Membership, Organization, User, normalize_email
 from accounts.selectors import membership_in
 
 logger = logging.getLogger(__name__)
@@ -239,3 +239,19 @@ def authenticate_api_key(*, raw_key: str, now: datetime | None = None) -> ApiKey
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
+
+
+def emit_event(
+    *, organization: Organization, type: str, data: dict, now: datetime | None = None
+) -> Event:
+    """Record an event for the organization, to be listed at /api/v1/events/ and sent to webhooks.
+
+    Call it inside the transaction of the state change it reports, so that a rolled-back change
+    announces nothing. `data` carries ids and states, never secrets. Raises InvalidInput for an
+    unknown type.
+    """
+    if type not in Event.Type.values:
+        raise InvalidInput(f"Unknown event type {type!r}.")
+    return Event.objects.create(
+        organization=organization, type=type, data=data, created_at=now or timezone.now()
+    )

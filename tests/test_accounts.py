@@ -221,3 +221,17 @@ def test_an_organization_must_be_on_some_side(cast):
         Organization.objects.create(
             name="Nowhere", slug="nowhere", is_creator=False, is_buyer=False
         )
+
+
+def test_events_are_recorded_per_organization_and_unknown_types_refused(cast):
+    from accounts.errors import InvalidInput
+    from accounts.models import Event
+    from accounts.services import emit_event
+
+    event = emit_event(
+        organization=cast.buyer_org, type="license.granted", data={"license": "lic_1"}
+    )
+    assert event.pk.startswith("evt_")
+    assert list(Event.objects.filter(organization=cast.buyer_org)) == [event]
+    with pytest.raises(InvalidInput):
+        emit_event(organization=cast.buyer_org, type="license.exploded", data={})

@@ -1,0 +1,593 @@
+"""Ingest: expand a version's archives, measure each file once, then compute its Merkle root.
+
+How a run goes:
+
+1. `start_ingest` (a creator's click or API call) puts the version in `processing`, gives the
+   run a token, and enqueues `ingest_version_task` on the `ingest` queue after the commit.
+2. `ingest_version` claims the run, expands pending archives (checking every member first,
+   see `provenance.archives`), and streams every unmeasured file once through
+   `FileInspector`: SHA-256, size, media type from the content, record counts.
+3. It finishes with the Merkle root over all files and a `version.ingested` ledger entry, or
+   with the errors listed; either way the version is a draft again.
+
+Progress (files and bytes done, the current file, errors) is written as the run goes, at most
+every `INGEST_PROGRESS_SECONDS`, so pages and the API show it live.
+
+Idempotent and retry-safe: a file's facts are saved as soon as it is measured and a rerun
+skips measured files; an archive's members become rows in one transaction, and the blobs of a
+run that died before it are removed first; the totals and the root are recomputed from the
+rows. A run killed at any point and run again gives the same rows and the same root.
+"""
+
+import errno
+import logging
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.errors import Conflict, NotFound
+from accounts.models import User
+from provenance import archives, storage
+from provenance.inspection import FileInspector, inspect_stream
+from provenance.ledger import record_event
+from provenance.merkle import merkle_root
+from provenance.models import DataFile, DatasetVersion, IngestProgress, UploadedArchive
+
+logger = logging.getLogger(__name__)
+
+FACT_FIELDS = ["size_bytes", "sha256", "media_type", "record_count", "ingested_at", "error"]
+BATCH_SIZE = 500
+
+
+class RunSuperseded(Exception):
+    """Another run took the version over (or the creator started again): stop quietly."""
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def start_ingest(*, actor: User, version: DatasetVersion, now: datetime | None = None):
+    """Queue the version's files for processing; returns its IngestProgress.
+
+    Safe to call twice: while a run is queued or running (and alive) it is returned as is. A
+    run whose worker stopped reporting for `INGEST_STALE_SECONDS` may be started again.
+    Raises Conflict when the version is not a draft or has nothing to process.
+    Enqueues `ingest_version_task` after the commit.
+    """
+    # Imported here: the task module wraps this one.
+    from provenance.tasks import ingest_version_task
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        version = (
+            DatasetVersion.objects.select_for_update()
+            .select_related("dataset__organization")
+            .get(pk=version.pk)
+        )
+        progress, _ = IngestProgress.objects.select_for_update().get_or_create(version=version)
+        if version.status == DatasetVersion.Status.PROCESSING:
+            if progress.is_active and not progress.is_stale(now, settings.INGEST_STALE_SECONDS):
+                return progress
+        elif version.status != DatasetVersion.Status.DRAFT:
+            raise Conflict(
+                f"Only a draft can be processed; this version is "
+                f"{version.get_status_display().lower()}."
+            )
+        pending_files = DataFile.objects.filter(version=version, ingested_at__isnull=True)
+        pending_archives = UploadedArchive.objects.filter(
+            version=version, state=UploadedArchive.State.PENDING
+        )
+        if not version.files.exists() and not pending_archives.exists():
+            raise Conflict("Add files before processing them.", errors={"files": ["No files."]})
+        token = _new_token()
+        progress.state = IngestProgress.State.QUEUED
+        progress.run_token = token
+        progress.files_total = version.files.count()
+        progress.files_done = progress.files_total - pending_files.count()
+        progress.bytes_total = sum(pending_files.values_list("size_bytes", flat=True)) + sum(
+            pending_archives.values_list("size_bytes", flat=True)
+        )
+        progress.bytes_done = 0
+        progress.current_path = ""
+        progress.errors = []
+        progress.queued_at = now
+        progress.started_at = None
+        progress.heartbeat_at = None
+        progress.finished_at = None
+        progress.save()
+        version.status = DatasetVersion.Status.PROCESSING
+        version.save(update_fields=["status"])
+        record_event(
+            action="version.ingest_started",
+            subject_type="dataset_version",
+            subject_id=version.pk,
+            actor=actor,
+            organization=version.dataset.organization,
+            payload={"files": progress.files_total, "archives": pending_archives.count()},
+            now=now,
+        )
+        transaction.on_commit(
+            partial(ingest_version_task.delay, version_id=version.pk, run_token=token)
+        )
+    logger.info("ingest of %s queued (run %s)", version.pk, token)
+    return progress
+
+
+def _claim(version_id: str, run_token: str, now: datetime):
+    """Take the run for this worker: (version, progress, token), or None if it is not ours."""
+    with transaction.atomic():
+        version = (
+            DatasetVersion.objects.select_for_update()
+            .select_related("dataset__organization")
+            .filter(pk=version_id)
+            .first()
+        )
+        if version is None:
+            raise NotFound("No such version.")
+        if version.status not in (DatasetVersion.Status.DRAFT, DatasetVersion.Status.PROCESSING):
+            raise Conflict(
+                f"Only a draft can be processed; this version is "
+                f"{version.get_status_display().lower()}."
+            )
+        progress, _ = IngestProgress.objects.select_for_update().get_or_create(version=version)
+        alive = progress.is_active and not progress.is_stale(now, settings.INGEST_STALE_SECONDS)
+        if run_token and progress.run_token != run_token:
+            if alive or not progress.is_active:
+                # A newer run owns the version, or this message outlived a finished run.
+                logger.info("ingest of %s: run %s is not current, skipped", version_id, run_token)
+                return None
+        elif run_token:
+            if progress.state in (IngestProgress.State.DONE, IngestProgress.State.FAILED):
+                # A duplicate delivery of a run that finished: nothing to do.
+                return None
+        elif alive:
+            logger.info("ingest of %s is under way elsewhere, skipped", version_id)
+            return None
+        token = run_token or _new_token()
+        pending = DataFile.objects.filter(version=version, ingested_at__isnull=True)
+        pending_archives = UploadedArchive.objects.filter(
+            version=version, state=UploadedArchive.State.PENDING
+        )
+        progress.state = IngestProgress.State.RUNNING
+        progress.run_token = token
+        progress.attempts += 1
+        progress.files_total = version.files.count()
+        progress.files_done = progress.files_total - pending.count()
+        progress.bytes_total = sum(pending.values_list("size_bytes", flat=True)) + sum(
+            pending_archives.values_list("size_bytes", flat=True)
+        )
+        progress.bytes_done = 0
+        progress.errors = []
+        progress.started_at = progress.started_at or now
+        progress.heartbeat_at = timezone.now()
+        progress.finished_at = None
+        progress.save()
+        if version.status != DatasetVersion.Status.PROCESSING:
+            version.status = DatasetVersion.Status.PROCESSING
+            version.save(update_fields=["status"])
+    return version, progress, token
+
+
+class _Reporter:
+    """Writes the run's progress now and then; notices when the run is no longer ours."""
+
+    def __init__(self, progress: IngestProgress, token: str):
+        self.version_id = progress.pk
+        self.token = token
+        self.interval = settings.INGEST_PROGRESS_SECONDS
+        self.values = {
+            "files_total": progress.files_total,
+            "files_done": progress.files_done,
+            "bytes_total": progress.bytes_total,
+            "bytes_done": 0,
+            "current_path": "",
+        }
+        self.errors: list[dict] = []
+        self._last = 0.0
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.values[name] += amount
+        self.flush()
+
+    def add_bytes(self, amount: int) -> None:
+        self.add("bytes_done", amount)
+
+    def current(self, path: str) -> None:
+        self.values["current_path"] = path[:1024]
+        self.flush()
+
+    def error(self, **entry) -> None:
+        self.errors.append(entry)
+        self.flush(force=True)
+
+    def flush(self, force: bool = False) -> None:
+        moment = time.monotonic()
+        if not force and moment - self._last < self.interval:
+            return
+        self._last = moment
+        self.values["bytes_done"] = min(self.values["bytes_done"], self.values["bytes_total"])
+        updated = IngestProgress.objects.filter(
+            pk=self.version_id, run_token=self.token, state=IngestProgress.State.RUNNING
+        ).update(**self.values, errors=self.errors, heartbeat_at=timezone.now())
+        if not updated:
+            raise RunSuperseded
+
+
+def ingest_version(
+    *, version_id: str, run_token: str = "", now: datetime | None = None
+) -> DatasetVersion:
+    """Expand, measure and seal a version's files; see the module docstring for the steps.
+
+    `run_token` names the run `start_ingest` queued; without one (a direct call) the run goes
+    ahead unless another is alive. Returns the version: with its Merkle root when every file
+    was measured, without one when errors were found (they are listed on its IngestProgress).
+    Raises NotFound, or Conflict for a version that is not a draft. Writes `version.ingested`
+    (with the root) or, for each archive, `version.files_added`.
+    """
+    now = now or timezone.now()
+    claimed = _claim(version_id, run_token, now)
+    if claimed is None:
+        return DatasetVersion.objects.get(pk=version_id)
+    version, progress, token = claimed
+    reporter = _Reporter(progress, token)
+    try:
+        reporter.flush(force=True)
+        for archive in UploadedArchive.objects.filter(
+            version=version, state=UploadedArchive.State.PENDING
+        ).order_by("created_at", "id"):
+            _expand_archive(version, archive, reporter, now)
+        _measure_files(version, reporter, now)
+        return _finish(version, reporter, token, now)
+    except RunSuperseded:
+        logger.info("ingest of %s: run %s was superseded", version_id, token)
+        return DatasetVersion.objects.get(pk=version_id)
+    except Exception:
+        # Hand the run back so the task's retry (same token) can claim it at once.
+        IngestProgress.objects.filter(pk=version_id, run_token=token).update(
+            state=IngestProgress.State.QUEUED, heartbeat_at=None
+        )
+        raise
+
+
+def _measure_files(version: DatasetVersion, reporter: _Reporter, now: datetime) -> None:
+    pending = list(
+        DataFile.objects.filter(version=version, ingested_at__isnull=True)
+        .order_by("path")
+        .values_list("pk", "path", "storage_name", "expected_sha256")
+    )
+    batch: list[DataFile] = []
+    for pk, path, storage_name, expected_sha256 in pending:
+        reporter.current(path)
+        try:
+            with storage.open_stream(storage_name) as stream:
+                facts = inspect_stream(
+                    stream,
+                    on_bytes=reporter.add_bytes,
+                    read_range=partial(storage.read_range, storage_name),
+                )
+        except FileNotFoundError:
+            message = "The stored file is missing: remove it and upload it again."
+            batch.append(DataFile(pk=pk, error=message))
+            reporter.error(path=path, message=message)
+            continue
+        problem = facts.problem
+        if expected_sha256 and facts.sha256 != expected_sha256:
+            problem = (
+                f"Its SHA-256 is {facts.sha256}, not the {expected_sha256} given at upload: "
+                "the bytes changed on the way. Remove it and upload it again."
+            )
+        batch.append(
+            DataFile(
+                pk=pk,
+                size_bytes=facts.size_bytes,
+                sha256=facts.sha256,
+                media_type=facts.media_type,
+                record_count=facts.record_count,
+                ingested_at=None if problem else now,
+                error=problem,
+            )
+        )
+        if problem:
+            reporter.error(path=path, message=problem)
+        else:
+            reporter.add("files_done")
+        if len(batch) >= BATCH_SIZE:
+            _save_facts(batch)
+    _save_facts(batch)
+
+
+def _save_facts(batch: list[DataFile]) -> None:
+    """Write measured facts in one statement per batch (per-file writes dominate small files)."""
+    if not batch:
+        return
+    measured = [item for item in batch if item.sha256 or not item.error]
+    missing = [item for item in batch if item not in measured]
+    with transaction.atomic():
+        if measured:
+            DataFile.objects.bulk_update(measured, FACT_FIELDS)
+        if missing:
+            DataFile.objects.bulk_update(missing, ["error"])
+    batch.clear()
+
+
+class _ProgressingReader:
+    """The archive's raw bytes, counted into the progress as the expander reads them."""
+
+    def __init__(self, source, on_bytes):
+        self.source, self.on_bytes = source, on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.on_bytes(len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.source.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.source.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+@contextmanager
+def _archive_source(archive: UploadedArchive, kind: str):
+    """A stream over the archive; a seekable local copy for a zip that lives in S3."""
+    with storage.open_stream(archive.storage_name) as stream:
+        if kind != archives.ZIP or (hasattr(stream, "seekable") and stream.seekable()):
+            yield stream
+            return
+        # A zip's directory is at its end: spool the object to disk, never to memory.
+        with tempfile.TemporaryFile() as copy:
+            while chunk := stream.read(1024 * 1024):
+                copy.write(chunk)
+            copy.seek(0)
+            yield copy
+
+
+def _expand_archive(
+    version: DatasetVersion, archive: UploadedArchive, reporter: _Reporter, now: datetime
+) -> None:
+    prefix = f"datasets/{version.dataset_id}/{version.pk}/{archive.pk}"
+    storage.delete_prefix(prefix)  # what a run that died here left behind
+    taken = set(DataFile.objects.filter(version=version).values_list("path", flat=True))
+    written: list[DataFile] = []
+    reporter.current(archive.name)
+    try:
+        head = storage.read_range(archive.storage_name, 0, 512)
+        kind = archives.detect_kind(head)
+        if kind is None:
+            raise archives.ArchiveRejected(
+                archive=archive.name,
+                member=archives.WHOLE_ARCHIVE,
+                reason="is not a zip, tar or tar.gz archive",
+            )
+        with _archive_source(archive, kind) as raw:
+            source = (
+                _ProgressingReader(raw, reporter.add_bytes)
+                if kind == archives.ZIP
+                else storage.TeeReader(raw, lambda data: reporter.add_bytes(len(data)))
+            )
+            for member in archives.members(
+                source,
+                kind=kind,
+                archive=archive.name,
+                taken_paths=taken,
+                limits=archives.ArchiveLimits.from_settings(),
+            ):
+                written.append(_store_member(prefix, archive, member, reporter, version, now))
+    except archives.ArchiveRejected as rejection:
+        storage.delete_prefix(prefix)
+        with transaction.atomic():
+            UploadedArchive.objects.filter(
+                pk=archive.pk, state=UploadedArchive.State.PENDING
+            ).update(
+                state=UploadedArchive.State.REJECTED,
+                rejected_member=rejection.member[:1024],
+                error=rejection.message,
+                storage_name="",
+            )
+            transaction.on_commit(partial(storage.delete_blob, archive.storage_name))
+        reporter.error(path=archive.name, member=rejection.member, message=rejection.message)
+        logger.info("archive %s of %s rejected: %s", archive.pk, version.pk, rejection.message)
+        return
+    except BaseException:
+        storage.delete_prefix(prefix)
+        raise
+    with transaction.atomic():
+        locked = UploadedArchive.objects.select_for_update().get(pk=archive.pk)
+        if locked.state != UploadedArchive.State.PENDING:
+            storage.delete_prefix(prefix)
+            return
+        DataFile.objects.bulk_create(written, batch_size=1000)
+        total = sum(item.size_bytes for item in written)
+        UploadedArchive.objects.filter(pk=archive.pk).update(
+            state=UploadedArchive.State.EXPANDED,
+            file_count=len(written),
+            expanded_bytes=total,
+            expanded_at=now,
+            storage_name="",
+        )
+        record_event(
+            action="version.files_added",
+            subject_type="dataset_version",
+            subject_id=version.pk,
+            organization=version.dataset.organization,
+            actor=archive.created_by,
+            payload={
+                "archive": archive.name,
+                "archive_id": archive.pk,
+                "files": len(written),
+                "bytes": total,
+            },
+            now=now,
+        )
+        transaction.on_commit(partial(storage.delete_blob, archive.storage_name))
+    for item in written:
+        if item.error:
+            reporter.error(path=item.path, message=item.error)
+
+
+def _store_member(prefix, archive, member, reporter, version, now) -> DataFile:
+    """Write one member to storage while measuring it: one read of its bytes."""
+    reporter.current(f"{archive.name}: {member.path}")
+    inspector = FileInspector()
+    reader = storage.TeeReader(member.stream, inspector.update)
+    try:
+        storage_name = default_storage.save(
+            f"{prefix}/{member.path}", File(reader, name=member.path)
+        )
+    except SuspiciousFileOperation as error:
+        raise archives.ArchiveRejected(
+            archive=archive.name, member=member.path, reason="has a name that cannot be stored"
+        ) from error
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        raise archives.ArchiveRejected(
+            archive=archive.name, member=member.path, reason="has a name too long to store"
+        ) from error
+    facts = inspector.finish()
+    reporter.values["files_total"] += 1
+    if not facts.problem:
+        reporter.add("files_done")
+    return DataFile(
+        version=version,
+        path=member.path,
+        storage_name=storage_name,
+        size_bytes=facts.size_bytes,
+        sha256=facts.sha256,
+        media_type=facts.media_type,
+        record_count=facts.record_count,
+        created_at=now,
+        ingested_at=None if facts.problem else now,
+        error=facts.problem,
+    )
+
+
+def _finish(version: DatasetVersion, reporter: _Reporter, token: str, now: datetime):
+    with transaction.atomic():
+        progress = IngestProgress.objects.select_for_update().get(pk=version.pk)
+        if progress.run_token != token or progress.state != IngestProgress.State.RUNNING:
+            raise RunSuperseded
+        version = (
+            DatasetVersion.objects.select_for_update()
+            .select_related("dataset__organization")
+            .get(pk=version.pk)
+        )
+        # The outcome is read from the rows, not from this run's memory: a rerun agrees.
+        errors = [
+            {"path": path, "message": error}
+            for path, error in DataFile.objects.filter(version=version)
+            .exclude(error="")
+            .order_by("path")
+            .values_list("path", "error")
+        ]
+        errors += [
+            {"path": name, "member": member, "message": error}
+            for name, member, error in UploadedArchive.objects.filter(
+                version=version, state=UploadedArchive.State.REJECTED
+            )
+            .order_by("created_at", "id")
+            .values_list("name", "rejected_member", "error")
+        ]
+        unmeasured = DataFile.objects.filter(version=version, ingested_at__isnull=True).exists()
+        rows = list(
+            DataFile.objects.filter(version=version).values_list(
+                "path", "sha256", "size_bytes", "record_count"
+            )
+        )
+        progress.files_total = len(rows)
+        progress.files_done = len(rows) - sum(1 for entry in errors if "member" not in entry)
+        progress.bytes_done = progress.bytes_total
+        progress.current_path = ""
+        progress.errors = errors
+        progress.finished_at = now
+        progress.heartbeat_at = timezone.now()
+        version.status = DatasetVersion.Status.DRAFT
+        if errors or unmeasured:
+            progress.state = IngestProgress.State.FAILED
+            version.merkle_root = ""
+            version.ingested_at = None
+            progress.save()
+            version.save(update_fields=["status", "merkle_root", "ingested_at"])
+            logger.info("ingest of %s finished with %d errors", version.pk, len(errors))
+            return version
+        root = merkle_root((path, digest) for path, digest, _, _ in rows)
+        records = [count for *_, count in rows if count is not None]
+        version.merkle_root = root
+        version.file_count = len(rows)
+        version.total_bytes = sum(size for _, _, size, _ in rows)
+        version.total_records = sum(records) if records else None
+        version.ingested_at = now
+        version.save(
+            update_fields=[
+                "status",
+                "merkle_root",
+                "file_count",
+                "total_bytes",
+                "total_records",
+                "ingested_at",
+            ]
+        )
+        progress.state = IngestProgress.State.DONE
+        progress.save()
+        record_event(
+            action="version.ingested",
+            subject_type="dataset_version",
+            subject_id=version.pk,
+            organization=version.dataset.organization,
+            payload={
+                "merkle_root": root,
+                "file_count": len(rows),
+                "total_bytes": version.total_bytes,
+            },
+            now=now,
+        )
+    logger.info("version %s ingested: %d files, root %s", version.pk, len(rows), root)
+    return version
+
+
+def fail_ingest(*, version_id: str, run_token: str = "", message: str = "") -> None:
+    """Mark a run failed when its task gave up (retries exhausted or an unexpected error).
+
+    The version becomes a draft again; the creator sees the message and may start again.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        progress = IngestProgress.objects.select_for_update().filter(pk=version_id).first()
+        if progress is None or (run_token and progress.run_token != run_token):
+            return
+        if progress.state in (IngestProgress.State.DONE, IngestProgress.State.FAILED):
+            return
+        progress.state = IngestProgress.State.FAILED
+        progress.errors = [
+            *progress.errors,
+            {
+                "path": progress.current_path,
+                "message": message
+                or "Processing stopped on an unexpected error. Start it again; if it keeps "
+                "failing, contact support.",
+            },
+        ]
+        progress.finished_at = now
+        progress.save()
+        DatasetVersion.objects.filter(
+            pk=version_id, status=DatasetVersion.Status.PROCESSING
+        ).update(status=DatasetVersion.Status.DRAFT)
+    logger.warning("ingest of %s failed: %s", version_id, message)

@@ -151,7 +151,8 @@ def _claim(version_id: str, run_token: str, now: datetime):
             if progress.state in (IngestProgress.State.DONE, IngestProgress.State.FAILED):
                 # A duplicate delivery of a run that finished: nothing to do.
                 return None
-        elif alive:
+        elif alive and progress.state == IngestProgress.State.RUNNING:
+            # A direct call takes over a run still waiting in the queue, never a live one.
             logger.info("ingest of %s is under way elsewhere, skipped", version_id)
             return None
         token = run_token or _new_token()

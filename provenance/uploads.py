@@ -514,3 +514,52 @@ def expire_uploads(*, now: datetime | None = None) -> int:
         except (Conflict, NotFound):
             continue
     return len(expired)
+
+
+def add_archive(
+    *, actor: User, version: DatasetVersion, name: str, content, now: datetime | None = None
+) -> UploadedArchive:
+    """Store an archive uploaded in one request; ingest expands it into the version's files.
+
+    Raises InvalidInput when it is not a zip, tar or tar.gz (nothing is kept), Conflict when
+    the version is not a draft.
+    """
+    from django.core.files.storage import default_storage
+
+    now = now or timezone.now()
+    name = normalize_member_path(name)
+    version = DatasetVersion.objects.select_related("dataset").get(pk=version.pk)
+    if version.status != DatasetVersion.Status.DRAFT:
+        raise Conflict("Files can only be added to a draft version.")
+    size = getattr(content, "size", None) or 0
+    if size > settings.UPLOAD_MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"{name} is larger than the {settings.UPLOAD_MAX_FILE_BYTES:,} bytes allowed."
+        )
+    head = content.read(512)
+    content.seek(0)
+    if archives.detect_kind(head) is None:
+        raise InvalidInput(
+            f"{name} is not a zip, tar or tar.gz archive; upload it as a file instead.",
+            errors={"file": ["Not a zip, tar or tar.gz archive."]},
+        )
+    leaf = name.rsplit("/", 1)[-1]
+    storage_name = default_storage.save(
+        f"archives/{version.dataset_id}/{version.pk}/{leaf}", content
+    )
+    try:
+        with transaction.atomic():
+            version = _lock_draft(version, "Adding files")
+            archive = UploadedArchive.objects.create(
+                version=version,
+                name=name,
+                storage_name=storage_name,
+                size_bytes=size,
+                created_by=actor,
+                created_at=now,
+            )
+            mark_files_changed(version=version)
+    except Exception:
+        storage.delete_blob(storage_name)
+        raise
+    return archive

@@ -52,6 +52,14 @@ def worker(tmp_path, settings):
         }
         celery_app.conf.result_backend = f"file://{fs_dir / 'results'}"
     celery_app.conf.task_always_eager = False
+    # Eager tasks run earlier opened a producer pool and a result backend with the old
+    # settings (Celery acquires a producer even for eager calls): start from fresh ones.
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    celery_app.__dict__.pop("backend", None)
+    celery_app._local.__dict__.pop("backend", None)
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [

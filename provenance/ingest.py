@@ -268,6 +268,7 @@ def _measure_files(version: DatasetVersion, reporter: _Reporter, now: datetime) 
         .values_list("pk", "path", "storage_name", "expected_sha256")
     )
     batch: list[DataFile] = []
+    flushed_at = time.monotonic()
     for pk, path, storage_name, expected_sha256 in pending:
         reporter.current(path)
         try:
@@ -303,8 +304,11 @@ def _measure_files(version: DatasetVersion, reporter: _Reporter, now: datetime) 
             reporter.error(path=path, message=problem)
         else:
             reporter.add("files_done")
-        if len(batch) >= BATCH_SIZE:
+        # Save in batches, and at least as often as progress is reported, so a run killed
+        # after a long file does not have to read it again.
+        if len(batch) >= BATCH_SIZE or time.monotonic() - flushed_at >= reporter.interval:
             _save_facts(batch)
+            flushed_at = time.monotonic()
     _save_facts(batch)
 
 
@@ -407,7 +411,7 @@ def _expand_archive(
         reporter.error(path=archive.name, member=rejection.member, message=rejection.message)
         logger.info("archive %s of %s rejected: %s", archive.pk, version.pk, rejection.message)
         return
-    except BaseException:
+    except Exception:
         storage.delete_prefix(prefix)
         raise
     with transaction.atomic():

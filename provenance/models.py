@@ -254,8 +254,9 @@ class ProvenanceDeclaration(models.Model):
                 ),
                 name="provenance_declaration_share_matches_authorship",
                 violation_error_message=(
-                    "The synthetic share must be 0% for human-made data, 100% for synthetic data "
-                    "and between them for hybrid data."
+                    # Django formats this message with %: a literal percent sign is doubled.
+                    "The synthetic share must be 0%% for human-made data, 100%% for synthetic "
+                    "data and between them for hybrid data."
                 ),
             ),
             models.CheckConstraint(

@@ -261,8 +261,8 @@ def create_version(
         open_version = dataset.versions.filter(status__in=OPEN_STATUSES).first()
         if open_version is not None:
             raise Conflict(
-                f"Version {open_version.number} is still {open_version.get_status_display().lower()}: "
-                "finish it before starting another."
+                f"Version {open_version.number} is still open "
+                f"({open_version.get_status_display().lower()}): finish it before starting another."
             )
         if based_on is not None:
             based_on = DatasetVersion.objects.get(pk=based_on.pk)

@@ -7,6 +7,7 @@ presigned multipart uploads, and deleting a blob only when no other row still re
 (files carried over to a new version share their blob with the version they came from).
 """
 
+import io
 import logging
 import os
 import shutil
@@ -171,3 +172,19 @@ class TeeReader:
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *args):
+        raise io.UnsupportedOperation("a streamed member cannot seek")
+
+    def tell(self) -> int:
+        return self.count
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """The source belongs to the caller, who closes it."""

@@ -1,0 +1,126 @@
+"""A creator's first dataset, in real Chromium: sign up, describe, upload, process, declare, submit.
+
+Ingest runs in a real Celery worker process, so the page's progress panel polls a live run.
+"""
+
+import io
+import re
+import zipfile
+
+import pytest
+from playwright.sync_api import expect
+
+from provenance.models import DataFile, DatasetVersion, LedgerEntry
+from tests.test_worker import worker  # noqa: F401 - the fixture that starts a real worker
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("worker"),
+]
+
+
+def zip_of(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+FILES = [
+    {
+        "name": "letters.jsonl",
+        "mimeType": "application/jsonl",
+        "buffer": b"".join(b'{"id": %d, "text": "Dear friend"}\n' % n for n in range(40)),
+    },
+    {
+        "name": "tides.csv",
+        "mimeType": "text/csv",
+        "buffer": b"day,high,low\n" + b"".join(b"%d,4.1,0.3\n" % n for n in range(30)),
+    },
+    {"name": "README.txt", "mimeType": "text/plain", "buffer": b"Letters and tide tables.\n"},
+    {
+        "name": "photos.zip",
+        "mimeType": "application/zip",
+        "buffer": zip_of(
+            {
+                "photos/captions.csv": b"file,caption\na.png,Harbour\nb.png,Boats\n",
+                "photos/a.png": b"\x89PNG\r\n\x1a\n" + bytes(200),
+            }
+        ),
+    },
+]
+
+
+def sign_up(page, base_url: str) -> None:
+    page.goto(f"{base_url}/accounts/signup/")
+    page.get_by_label("Your name").fill("Mara Quay")
+    page.get_by_label("Email").fill("mara@harbour.test")
+    page.get_by_label("Password").fill("a-long-harbour-password")
+    page.get_by_label("Organization").fill("Harbour Letters Trust")
+    page.get_by_label("Creator: we license our data").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Creator portal")).to_be_visible()
+
+
+def test_a_new_creator_uploads_processes_declares_and_submits_a_dataset(
+    live_server, page, artifacts
+):
+    sign_up(page, live_server.url)
+
+    page.get_by_role("link", name="New dataset").click()
+    page.get_by_label("Title").fill("Harbour Letters and Tides")
+    page.get_by_label("Summary").fill("Letters and tide tables kept by a harbour community.")
+    page.get_by_label("Description").fill("## Contents\n\n- letters\n- tide tables\n- photos")
+    page.get_by_label("Modality").select_option("multimodal")
+    page.get_by_label("Languages").fill("en, cy")
+    page.get_by_label("Tags").fill("letters, tides")
+    page.get_by_role("button", name="Create dataset").click()
+    expect(page.get_by_role("heading", name="Add files")).to_be_visible()
+
+    # The uploader sends each file as a resumable upload and reloads when all are in.
+    page.get_by_label("Files", exact=True).set_input_files(FILES)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("letters.jsonl")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("photos.zip")).to_be_visible()
+    expect(page.get_by_text("Waiting to be expanded")).to_be_visible()
+
+    page.get_by_role("button", name="Process files").click()
+    expect(page.get_by_test_id("ingest-percent")).to_have_text("100%", timeout=60_000)
+    expect(page.get_by_test_id("ingest-state")).to_have_text("Processed")
+    expect(page.get_by_text("photos/captions.csv")).to_be_visible()
+
+    page.get_by_role("link", name="Fill in the declaration").click()
+    page.get_by_label("Source description").fill(
+        "Letters donated by families; tide tables kept by the harbour master."
+    )
+    page.get_by_label("Collection method").fill("Scanned and transcribed by volunteers.")
+    page.get_by_label("Collection started").fill("2019-03-01")
+    page.get_by_label("Collection ended").fill("2023-09-30")
+    page.get_by_label("Consent basis").select_option("explicit_consent")
+    page.get_by_label("Rights holder").fill("Harbour Letters Trust")
+    page.get_by_label("Human-made").check()
+    page.get_by_label("Opt-out and TDM reservations").select_option("not_applicable")
+    page.get_by_role("button", name="Save declaration").click()
+    expect(page.get_by_text("Declaration saved.")).to_be_visible()
+    expect(page.get_by_text("Ready: files processed")).to_be_visible()
+
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.get_by_text("Submitted. A rights reviewer")).to_be_visible()
+    expect(page.get_by_test_id("version-status")).to_have_text("Submitted for review")
+    page.screenshot(path=str(artifacts / "creator-version-submitted.png"), full_page=True)
+
+    version = DatasetVersion.objects.get(dataset__title="Harbour Letters and Tides")
+    assert version.status == DatasetVersion.Status.SUBMITTED
+    assert re.fullmatch(r"[0-9a-f]{64}", version.merkle_root)
+    assert sorted(DataFile.objects.filter(version=version).values_list("path", flat=True)) == [
+        "README.txt",
+        "letters.jsonl",
+        "photos/a.png",
+        "photos/captions.csv",
+        "tides.csv",
+    ]
+    assert version.total_records == 40 + 30 + 2
+    assert LedgerEntry.objects.filter(action="version.submitted", subject_id=version.pk).exists()

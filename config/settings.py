@@ -267,6 +267,8 @@ ARCHIVE_RATIO_FLOOR_BYTES = env_int("ARCHIVE_RATIO_FLOOR_BYTES", 1024**2)
 # presumed dead and may be started again.
 INGEST_PROGRESS_SECONDS = float(env_str("INGEST_PROGRESS_SECONDS") or 0.5)
 INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 600)
+# Files read (and hashed) at once by one ingest run; hashing releases the GIL.
+INGEST_READ_THREADS = env_int("INGEST_READ_THREADS", min(4, os.cpu_count() or 1))
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024**2)
 
 # --- Email ------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ class FileFacts:
 def sniff_media_type(head: bytes) -> str:
     """The media type of a file from its first bytes."""
     for offset, magic, media_type in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
+        if head.startswith(magic, offset):
             return media_type
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio/wav"
@@ -241,15 +241,17 @@ class FileInspector:
 
 
 def inspect_stream(
-    stream, chunk_size: int = CHUNK_SIZE, *, on_bytes=None, read_range=None
+    stream, chunk_size: int = CHUNK_SIZE, *, on_bytes=None, read_range=None, buffer=None
 ) -> FileFacts:
     """Read a binary file object to its end, once, and return its facts.
 
     `on_bytes(n)` is called after each chunk (progress); `read_range` is passed to `finish`.
-    One buffer is reused for every chunk, so memory stays flat whatever the file's size.
+    One buffer is reused for every chunk (pass `buffer` to reuse it across files too), so
+    memory stays flat whatever the file's size.
     """
     inspector = FileInspector()
-    buffer = bytearray(chunk_size)
+    buffer = buffer if buffer is not None else bytearray(chunk_size)
+    chunk_size = len(buffer)
     view = memoryview(buffer)
     readinto = getattr(stream, "readinto", None)
     while True:

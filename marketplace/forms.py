@@ -90,6 +90,16 @@ class DatasetForm(forms.Form):
         }
 
 
+class VersionNotesForm(forms.Form):
+    notes = forms.CharField(
+        label="What changed in this version",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Markdown; reviewers and buyers read it.",
+    )
+
+
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 

@@ -322,6 +322,10 @@ class VersionInputSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class VersionUpdateInputSerializer(serializers.Serializer):
+    notes = serializers.CharField(allow_blank=True, help_text="What changed (Markdown).")
+
+
 class FileInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     path = serializers.CharField(
@@ -505,6 +509,20 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         if version is None:
             raise Http404("No such version.")
         return version
+
+    @extend_schema(
+        operation_id="versions_partial_update",
+        summary="Change a draft's notes (what changed in this version)",
+        request=VersionUpdateInputSerializer,
+        responses={200: VersionSerializer, **ERRORS},
+    )
+    def partial_update(self, request, pk=None):
+        version = self.get_object()
+        data = _valid(VersionUpdateInputSerializer, request.data)
+        version = services.update_version_notes(
+            actor=request.user, version=version, notes=data["notes"]
+        )
+        return Response(VersionSerializer(version).data)
 
     @extend_schema(
         methods=["GET"],

@@ -56,6 +56,10 @@ class RunSuperseded(Exception):
     """Another run took the version over (or the creator started again): stop quietly."""
 
 
+class RunBusy(Exception):
+    """This very run is alive on another worker: try again once it may have died."""
+
+
 def _new_token() -> str:
     return uuid.uuid4().hex
 
@@ -154,6 +158,11 @@ def _claim(version_id: str, run_token: str, now: datetime):
             if progress.state in (IngestProgress.State.DONE, IngestProgress.State.FAILED):
                 # A duplicate delivery of a run that finished: nothing to do.
                 return None
+            if progress.state == IngestProgress.State.RUNNING and alive:
+                # The broker handed this run to a second worker while the first still reports
+                # (a redelivery after a visibility timeout). Two workers expanding one archive
+                # would delete each other's members: wait until the first is done or silent.
+                raise RunBusy(f"ingest of {version_id} is running elsewhere")
         elif alive and progress.state == IngestProgress.State.RUNNING:
             # A direct call takes over a run still waiting in the queue, never a live one.
             logger.info("ingest of %s is under way elsewhere, skipped", version_id)
@@ -234,7 +243,8 @@ def ingest_version(
     """Expand, measure and seal a version's files; see the module docstring for the steps.
 
     `run_token` names the run `start_ingest` queued; without one (a direct call) the run goes
-    ahead unless another is alive. Returns the version: with its Merkle root when every file
+    ahead unless another is alive. Raises RunBusy when the same run is alive on another
+    worker (the task retries later). Returns the version: with its Merkle root when every file
     was measured, without one when errors were found (they are listed on its IngestProgress).
     Raises NotFound, or Conflict for a version that is not a draft. Writes `version.ingested`
     (with the root) or, for each archive, `version.files_added`.

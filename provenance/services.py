@@ -54,6 +54,7 @@ __all__ = [
     "submit_version",
     "update_dataset",
     "update_declaration",
+    "update_version_notes",
     "verify_ledger",
 ]
 
@@ -307,6 +308,38 @@ def create_version(
                 "based_on": based_on.pk if based_on else None,
                 "files_carried_over": carried,
             },
+            now=now,
+        )
+    return version
+
+
+def update_version_notes(
+    *, actor: User, version: DatasetVersion, notes: str, now: datetime | None = None
+) -> DatasetVersion:
+    """Change what a draft says changed in it (Markdown, shown to reviewers and buyers).
+
+    Raises Conflict once the version is in review or decided. Writes `version.changed`.
+    """
+    now = now or timezone.now()
+    notes = (notes or "").strip()
+    if len(notes) > 10_000:
+        raise InvalidInput(
+            "The notes are longer than 10,000 characters.",
+            errors={"notes": ["At most 10,000 characters."]},
+        )
+    with transaction.atomic():
+        version = _lock_editable_declaration(version)
+        if version.notes == notes:
+            return version
+        version.notes = notes
+        version.save(update_fields=["notes"])
+        record_event(
+            action="version.changed",
+            subject_type="dataset_version",
+            subject_id=version.pk,
+            actor=actor,
+            organization=version.dataset.organization,
+            payload={"fields": ["notes"]},
             now=now,
         )
     return version

@@ -3,6 +3,7 @@
 import logging
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from provenance import ingest, services, uploads
 
@@ -28,6 +29,7 @@ class IngestTask(Task):
 
 @shared_task(
     base=IngestTask,
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OSError,),
@@ -35,8 +37,15 @@ class IngestTask(Task):
     retry_jitter=True,
     max_retries=5,
 )
-def ingest_version_task(*, version_id: str, run_token: str = "") -> str:
-    return ingest.ingest_version(version_id=version_id, run_token=run_token).merkle_root
+def ingest_version_task(self, *, version_id: str, run_token: str = "") -> str:
+    try:
+        return ingest.ingest_version(version_id=version_id, run_token=run_token).merkle_root
+    except ingest.RunBusy as busy:
+        # Check back until the other worker finished (a duplicate then) or went silent (taken
+        # over); never give up while it lives, or the run would be marked failed under it.
+        raise self.retry(
+            exc=busy, countdown=settings.INGEST_STALE_SECONDS, max_retries=None
+        ) from busy
 
 
 @shared_task(acks_late=True)

@@ -315,3 +315,12 @@ def test_another_organization_gets_404_on_every_creator_page(
 def test_buyer_organizations_do_not_have_a_creator_portal(client, cast):
     client.force_login(cast.buyer)
     assert client.get(reverse("creator:dataset-new")).status_code == 404
+
+
+def test_a_draft_says_what_changed_in_it(creator_client, draft):
+    creator_client.post(
+        reverse("creator:version-notes", args=[draft.pk]), {"notes": "Added the 1902 logs."}
+    )
+    draft.refresh_from_db()
+    assert draft.notes == "Added the 1902 logs."
+    assert LedgerEntry.objects.filter(action="version.changed", subject_id=draft.pk).exists()

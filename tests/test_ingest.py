@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -10,12 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from accounts.errors import Conflict
-from provenance import ingest, inspection, services, uploads
+from provenance import ingest, inspection, services, tasks, uploads
 from provenance.inspection import inspect_stream
 from provenance.models import DataFile, DatasetVersion, IngestProgress, LedgerEntry
 from provenance.tasks import ingest_version_task
+from tests.helpers import require
 from tests.test_archives import make_zip
 
 FILES = {
@@ -122,8 +125,12 @@ def test_a_run_killed_halfway_and_run_again_gives_the_same_result(cast, settings
     assert version.status == DatasetVersion.Status.PROCESSING
     assert DataFile.objects.filter(version=version, ingested_at__isnull=False).count() == 2
 
-    # The broker delivers the same message again (acks_late): the run resumes.
+    # While the killed worker's heartbeat is fresh, the same run is not started twice.
     monkeypatch.setattr(ingest, "inspect_stream", real)
+    with pytest.raises(ingest.RunBusy):
+        services.ingest_version(version_id=version.pk, run_token=progress.run_token)
+    # Once it is silent, the broker's redelivery of the message (acks_late) resumes the run.
+    settings.INGEST_STALE_SECONDS = 0
     calls = []
     monkeypatch.setattr(
         ingest, "inspect_stream", lambda stream, **kwargs: calls.append(1) or real(stream, **kwargs)
@@ -358,3 +365,30 @@ def test_memory_stays_flat_whatever_the_file_size():
     tracemalloc.stop()
     assert facts.size_bytes == 256 * 1024 * 1024
     assert peak < 8 * 1024 * 1024
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_clicks_at_once_queue_a_single_run(cast, on_postgres, monkeypatch):
+    require(on_postgres, "row locks need PostgreSQL")
+    version = new_draft(cast)
+    queued = []
+    monkeypatch.setattr(tasks.ingest_version_task, "delay", lambda **kwargs: queued.append(kwargs))
+    barrier = threading.Barrier(2)
+    tokens = []
+
+    def click():
+        barrier.wait()
+        try:
+            tokens.append(services.start_ingest(actor=cast.creator, version=version).run_token)
+        finally:
+            connection.close()
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join()
+    assert len(tokens) == 2 and len(set(tokens)) == 1
+    assert len(queued) == 1
+    assert LedgerEntry.objects.filter(action="version.ingest_started").count() == 1

@@ -104,6 +104,15 @@ def test_a_creators_tooling_registers_uploads_processes_declares_and_submits(
     } <= actions
 
 
+def test_a_drafts_notes_change_through_the_api(api, cast):
+    dataset = services.create_dataset(
+        actor=cast.creator, organization=cast.creator_org, title="Noted", modality="text"
+    )
+    version = dataset.versions.get()
+    response = api.patch(f"/api/v1/versions/{version.pk}/", {"notes": "First cut."}, format="json")
+    assert response.status_code == 200 and response.json()["notes"] == "First cut."
+
+
 def test_submitting_too_early_lists_what_is_missing(api, cast):
     dataset = services.create_dataset(
         actor=cast.creator, organization=cast.creator_org, title="Early", modality="text"
@@ -218,6 +227,7 @@ ENDPOINTS = [
     ("get", "/api/v1/datasets/{dataset}/versions/"),
     ("post", "/api/v1/datasets/{dataset}/versions/"),
     ("get", "/api/v1/versions/{version}/"),
+    ("patch", "/api/v1/versions/{version}/"),
     ("get", "/api/v1/versions/{version}/files/"),
     ("post", "/api/v1/versions/{version}/files/"),
     ("delete", "/api/v1/versions/{version}/files/{file}/"),

@@ -15,6 +15,7 @@ urlpatterns = [
     path("licenses/<str:option_id>/toggle/", creator.option_toggle, name="option-toggle"),
     path("versions/<str:version_id>/", creator.version_detail, name="version"),
     path("versions/<str:version_id>/progress/", creator.version_progress, name="version-progress"),
+    path("versions/<str:version_id>/notes/", creator.version_notes, name="version-notes"),
     path("versions/<str:version_id>/files/", creator.files_upload, name="files-upload"),
     path(
         "versions/<str:version_id>/files/<str:file_id>/delete/",

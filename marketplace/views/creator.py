@@ -26,6 +26,7 @@ from marketplace.forms import (
     LicenseOptionForm,
     TemplateChoiceForm,
     UploadForm,
+    VersionNotesForm,
 )
 from provenance import selectors, services, storage, uploads
 from provenance.models import DatasetVersion
@@ -172,6 +173,7 @@ def _version_context(request, version: DatasetVersion) -> dict:
         else [],
         "declaration": selectors.declaration_of(version=version),
         "upload_form": UploadForm(),
+        "notes_form": VersionNotesForm(initial={"notes": version.notes}),
         "is_editable": version.status == DatasetVersion.Status.DRAFT,
         "uses_s3": storage.uses_s3(),
         "chunk_size": settings.UPLOAD_CHUNK_BYTES,
@@ -204,6 +206,25 @@ def version_progress(request, version_id: str):
         # The run just ended: reload the page once, so the files and checklist show its outcome.
         response["HX-Refresh"] = "true"
     return response
+
+
+@creator_required
+@require_POST
+def version_notes(request, version_id: str):
+    version = _version(request, version_id)
+    form = VersionNotesForm(request.POST)
+    target = reverse("creator:version", args=[version.pk])
+    if not form.is_valid():
+        messages.error(request, form.errors["notes"][0])
+        return redirect(target)
+    try:
+        services.update_version_notes(
+            actor=request.user, version=version, notes=form.cleaned_data["notes"]
+        )
+    except DomainError as error:
+        return _refuse(request, error, target)
+    messages.success(request, "Notes saved.")
+    return redirect(target)
 
 
 @creator_required

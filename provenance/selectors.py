@@ -112,11 +112,12 @@ def declaration_of(*, version: DatasetVersion) -> ProvenanceDeclaration:
 def lineage_candidates(*, version: DatasetVersion) -> QuerySet[DatasetVersion]:
     """Versions a derived dataset may name as parents: approved ones, of any organization.
 
-    Approved versions are the ones the catalog shows, so naming them reveals nothing.
+    Approved versions are the ones the catalog shows, so naming them reveals nothing. The
+    dataset's own versions are its history (`based_on`), not its lineage.
     """
     return (
         DatasetVersion.objects.filter(status=DatasetVersion.Status.APPROVED)
-        .exclude(pk=version.pk)
+        .exclude(dataset_id=version.dataset_id)
         .select_related("dataset__organization")
         .order_by("dataset__title", "-number")
     )

@@ -280,3 +280,20 @@ def test_the_schema_documents_the_creator_operations(client, db):
     chunk = schema["paths"]["/api/v1/uploads/{id}/"]["put"]
     assert "application/octet-stream" in chunk["requestBody"]["content"]
     assert {"400", "404", "409"} <= set(chunk["responses"])
+
+
+def test_a_version_from_an_approved_one_is_processed_already_until_its_files_change(
+    api, cast, make_listing
+):
+    listing = make_listing("Carried")
+    body = api.post(
+        f"/api/v1/datasets/{listing.dataset.pk}/versions/",
+        {"based_on": listing.version.pk},
+        format="json",
+    ).json()
+    assert body["merkle_root"] == listing.version.merkle_root
+    assert body["ingest"]["state"] == "done"
+    data_file = DatasetVersion.objects.get(pk=body["id"]).files.get()
+    api.delete(f"/api/v1/versions/{body['id']}/files/{data_file.pk}/")
+    after = api.get(f"/api/v1/versions/{body['id']}/").json()
+    assert after["merkle_root"] == "" and after["ingest"]["state"] == "idle"

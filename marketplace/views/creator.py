@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -142,15 +143,15 @@ def version_new(request, dataset_id: str):
         version = services.create_version(actor=request.user, dataset=dataset, based_on=based_on)
     except DomainError as error:
         return _refuse(request, error, reverse("creator:dataset", args=[dataset.pk]))
-    messages.success(
-        request,
-        f"Version {version.number} is a draft"
-        + (
-            f" with the {version.files.count()} files of version {based_on.number}."
-            if based_on
-            else "."
-        ),
-    )
+    if based_on:
+        count = version.files.count()
+        messages.success(
+            request,
+            f"Version {version.number} is a draft with the {count} file{pluralize(count)} of "
+            f"version {based_on.number}, already processed. Change what you need.",
+        )
+    else:
+        messages.success(request, f"Version {version.number} is an empty draft.")
     return redirect("creator:version", version_id=version.pk)
 
 

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from provenance.models import DataFile, DatasetVersion, LedgerEntry
+from tests.factories import PASSWORD
 from tests.test_worker import worker  # noqa: F401 - the fixture that starts a real worker
 
 pytestmark = [
@@ -83,8 +84,8 @@ def test_a_new_creator_uploads_processes_declares_and_submits_a_dataset(
     # The uploader sends each file as a resumable upload and reloads when all are in.
     page.get_by_label("Files", exact=True).set_input_files(FILES)
     page.get_by_role("button", name="Upload").click()
-    expect(page.get_by_text("letters.jsonl")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("photos.zip")).to_be_visible()
+    expect(page.locator("table.files").get_by_text("letters.jsonl")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("cell", name="photos.zip")).to_be_visible()
     expect(page.get_by_text("Waiting to be expanded")).to_be_visible()
 
     page.get_by_role("button", name="Process files").click()
@@ -124,3 +125,46 @@ def test_a_new_creator_uploads_processes_declares_and_submits_a_dataset(
     ]
     assert version.total_records == 40 + 30 + 2
     assert LedgerEntry.objects.filter(action="version.submitted", subject_id=version.pk).exists()
+
+
+def test_an_upload_whose_connection_drops_resumes_in_the_browser(
+    live_server, page, cast, settings, login
+):
+    settings.UPLOAD_CHUNK_BYTES = 64 * 1024
+    from provenance.services import create_dataset
+
+    version = create_dataset(
+        actor=cast.creator, organization=cast.creator_org, title="Resumed", modality="text"
+    ).versions.get()
+    data = bytes(range(256)) * 1200  # 300 KiB: five chunks
+    dropped, sent = [], []
+
+    def drop_the_second_chunk_once(route):
+        content_range = route.request.headers.get("content-range", "")
+        sent.append(content_range)
+        if content_range.startswith("bytes 65536-") and not dropped:
+            dropped.append(content_range)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/api/v1/uploads/upl_[0-9a-z]+/$"), drop_the_second_chunk_once)
+    login(page, "creator@example.test", PASSWORD)
+    page.goto(f"{live_server.url}/creator/versions/{version.pk}/")
+    page.get_by_label("Files", exact=True).set_input_files(
+        [{"name": "stream.bin", "mimeType": "application/octet-stream", "buffer": data}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    # The page reloads once every upload is complete and lists the file.
+    expect(page.locator("table.files").get_by_text("stream.bin")).to_be_visible(timeout=30_000)
+
+    assert dropped == ["bytes 65536-131071/307200"]
+    puts = [header for header in sent if header]
+    # The first chunk went once; after the drop only the rest was sent, not the whole file.
+    assert puts.count("bytes 0-65535/307200") == 1
+    assert puts[-1] == "bytes 262144-307199/307200"
+    stored = DataFile.objects.get(version=version, path="stream.bin")
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(stored.storage_name) as handle:
+        assert handle.read() == data

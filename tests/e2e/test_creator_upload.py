@@ -168,3 +168,75 @@ def test_an_upload_whose_connection_drops_resumes_in_the_browser(
 
     with default_storage.open(stored.storage_name) as handle:
         assert handle.read() == data
+
+
+def test_with_s3_the_browser_sends_parts_straight_to_the_bucket(
+    live_server, page, cast, settings, login
+):
+    from django.core.files.storage import default_storage
+    from moto.server import ThreadedMotoServer
+
+    from provenance.services import create_dataset
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": "wellspring-e2e",
+                    "endpoint_url": f"http://{host}:{port}",
+                    "access_key": "testing",
+                    "secret_key": "testing",
+                    "region_name": "us-east-1",
+                    "addressing_style": "path",
+                    "signature_version": "s3v4",
+                    "file_overwrite": False,
+                },
+            },
+        }
+        settings.UPLOAD_S3_PART_BYTES = 5 * 1024 * 1024
+        client = default_storage.connection.meta.client
+        client.create_bucket(Bucket="wellspring-e2e")
+        client.put_bucket_cors(
+            Bucket="wellspring-e2e",
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": [live_server.url],
+                        "AllowedMethods": ["PUT"],
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag"],
+                    }
+                ]
+            },
+        )
+        version = create_dataset(
+            actor=cast.creator, organization=cast.creator_org, title="Straight", modality="text"
+        ).versions.get()
+        data = bytes(range(256)) * (24 * 1024 + 100)  # 6 MiB and a little: two parts
+        parts = []
+        page.on(
+            "request",
+            lambda request: (
+                parts.append(request.url)
+                if request.method == "PUT" and f":{port}/" in request.url
+                else None
+            ),
+        )
+        login(page, "creator@example.test", PASSWORD)
+        page.goto(f"{live_server.url}/creator/versions/{version.pk}/")
+        page.get_by_label("Files", exact=True).set_input_files(
+            [{"name": "direct.bin", "mimeType": "application/octet-stream", "buffer": data}]
+        )
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("table.files").get_by_text("direct.bin")).to_be_visible(timeout=30_000)
+        assert len(parts) == 2 and all("partNumber=" in url for url in parts)
+        stored = DataFile.objects.get(version=version, path="direct.bin")
+        body = client.get_object(Bucket="wellspring-e2e", Key=stored.storage_name)["Body"]
+        assert body.read() == data
+    finally:
+        server.stop()

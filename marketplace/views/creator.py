@@ -174,6 +174,7 @@ def _version_context(request, version: DatasetVersion) -> dict:
         else [],
         "declaration": selectors.declaration_of(version=version),
         "upload_form": UploadForm(),
+        "has_files": files_page.paginator.count > 0,
         "notes_form": VersionNotesForm(initial={"notes": version.notes}),
         "is_editable": version.status == DatasetVersion.Status.DRAFT,
         "uses_s3": storage.uses_s3(),
@@ -201,7 +202,12 @@ def version_progress(request, version_id: str):
     response = render(
         request,
         "marketplace/creator/_progress.html",
-        {"version": version, "progress": progress, "is_editable": False},
+        {
+            "version": version,
+            "progress": progress,
+            "is_editable": False,
+            "has_files": selectors.files_of_version(version=version).exists(),
+        },
     )
     if request.GET.get("polling") and not progress.is_active:
         # The run just ended: reload the page once, so the files and checklist show its outcome.

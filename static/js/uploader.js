@@ -16,7 +16,14 @@
   if (!form || !window.fetch || !window.Blob || !Blob.prototype.slice) {
     return;
   }
-  var input = form.querySelector('input[type="file"]');
+  var input = form.querySelector('input[type="file"][name="files"]');
+  var folder = form.querySelector("#upload-folder");
+  var folderField = form.querySelector(".folder-field");
+  if (folderField && folder && "webkitdirectory" in folder) {
+    // Folders need the script (the plain form would drop their paths): show the picker now.
+    folderField.hidden = false;
+    input.required = false;
+  }
   var expand = form.querySelector('input[name="expand_archives"]');
   var list = form.querySelector(".upload-list");
   var button = form.querySelector('button[type="submit"]');
@@ -213,7 +220,9 @@
   }
 
   form.addEventListener("submit", async function (event) {
-    var files = Array.prototype.slice.call(input.files || []);
+    var files = Array.prototype.slice.call(input.files || []).concat(
+      Array.prototype.slice.call((folder && folder.files) || [])
+    );
     if (!files.length) { return; }
     event.preventDefault();
     button.disabled = true;

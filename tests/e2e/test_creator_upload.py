@@ -240,3 +240,27 @@ def test_with_s3_the_browser_sends_parts_straight_to_the_bucket(
         assert body.read() == data
     finally:
         server.stop()
+
+
+def test_a_whole_folder_uploads_with_its_paths(live_server, page, cast, login, tmp_path):
+    from provenance.services import create_dataset
+
+    version = create_dataset(
+        actor=cast.creator, organization=cast.creator_org, title="Folders", modality="text"
+    ).versions.get()
+    root = tmp_path / "survey"
+    (root / "2023").mkdir(parents=True)
+    (root / "2024").mkdir()
+    (root / "2023" / "a.csv").write_text("x,y\n1,2\n")
+    (root / "2024" / "b.csv").write_text("x,y\n3,4\n")
+    login(page, "creator@example.test", PASSWORD)
+    page.goto(f"{live_server.url}/creator/versions/{version.pk}/")
+    page.get_by_label("Or a whole folder").set_input_files(root)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("table.files").get_by_text("survey/2024/b.csv")).to_be_visible(
+        timeout=30_000
+    )
+    assert sorted(DataFile.objects.filter(version=version).values_list("path", flat=True)) == [
+        "survey/2023/a.csv",
+        "survey/2024/b.csv",
+    ]

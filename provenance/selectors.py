@@ -51,24 +51,8 @@ def files_of_version(*, version: DatasetVersion) -> QuerySet[DataFile]:
     return DataFile.objects.filter(version=version).order_by("path", "id")
 
 
-def file_of(*, organization: Organization, file_id: str) -> DataFile | None:
-    return (
-        DataFile.objects.filter(version__dataset__organization=organization, pk=file_id)
-        .select_related("version__dataset")
-        .first()
-    )
-
-
 def archives_of_version(*, version: DatasetVersion) -> QuerySet[UploadedArchive]:
     return UploadedArchive.objects.filter(version=version).order_by("created_at", "id")
-
-
-def archive_of(*, organization: Organization, archive_id: str) -> UploadedArchive | None:
-    return (
-        UploadedArchive.objects.filter(version__dataset__organization=organization, pk=archive_id)
-        .select_related("version__dataset")
-        .first()
-    )
 
 
 def upload_of(*, organization: Organization, upload_id: str) -> UploadSession | None:

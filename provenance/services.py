@@ -393,8 +393,11 @@ def _copy_declaration(*, source: DatasetVersion, target: ProvenanceDeclaration, 
     )
 
 
-def _lock_draft(version: DatasetVersion, what: str) -> DatasetVersion:
-    """Re-read the version under a lock and refuse unless it is a draft."""
+def lock_draft(version: DatasetVersion, what: str) -> DatasetVersion:
+    """Re-read the version under a lock; raise Conflict naming `what` unless it is a draft.
+
+    For use inside a transaction by the use cases that change a draft's files.
+    """
     version = (
         DatasetVersion.objects.select_for_update()
         .select_related("dataset__organization")
@@ -476,7 +479,7 @@ def add_file(
     )
     try:
         with transaction.atomic():
-            version = _lock_draft(version, "Adding files")
+            version = lock_draft(version, "Adding files")
             check_path_free(version=version, path=path)
             data_file = DataFile.objects.create(
                 version=version,
@@ -527,7 +530,7 @@ def delete_file(*, actor: User, data_file: DataFile, now: datetime | None = None
     """
     now = now or timezone.now()
     with transaction.atomic():
-        version = _lock_draft(data_file.version, "Removing files")
+        version = lock_draft(data_file.version, "Removing files")
         data_file = DataFile.objects.filter(pk=data_file.pk, version=version).first()
         if data_file is None:
             raise NotFound("No such file.")
@@ -552,7 +555,7 @@ def remove_archive(*, actor: User, archive: UploadedArchive, now: datetime | Non
     Raises Conflict for an expanded archive or a version that is not a draft.
     """
     with transaction.atomic():
-        version = _lock_draft(archive.version, "Removing archives")
+        version = lock_draft(archive.version, "Removing archives")
         archive = UploadedArchive.objects.filter(pk=archive.pk, version=version).first()
         if archive is None:
             raise NotFound("No such archive.")

@@ -97,10 +97,6 @@ def read_range(name: str, start: int, length: int) -> bytes:
         return stream.read(length)
 
 
-def blob_size(name: str) -> int:
-    return default_storage.size(name)
-
-
 def delete_blob(name: str) -> None:
     """Delete a blob; a blob that is already gone is not an error."""
     if not name:

@@ -36,9 +36,9 @@ from provenance.ledger import record_event
 from provenance.models import DataFile, DatasetVersion, UploadedArchive, UploadSession
 from provenance.paths import normalize_member_path
 from provenance.services import (
-    _lock_draft,
     check_path_free,
     clean_sha256,
+    lock_draft,
     mark_files_changed,
 )
 
@@ -148,7 +148,7 @@ def create_upload(
         _reserve_local_blob(session.storage_name)
     try:
         with transaction.atomic():
-            _lock_draft(version, "Adding files")
+            lock_draft(version, "Adding files")
             session.full_clean(exclude=["version", "created_by"])
             session.save(force_insert=True)
     except Exception as error:
@@ -442,7 +442,7 @@ def _register(actor: User, session: UploadSession, now: datetime):
         if locked.state == UploadSession.State.COMPLETED:
             return _completed_object(locked)
         _check_open(locked, now)
-        version = _lock_draft(locked.version, "Adding files")
+        version = lock_draft(locked.version, "Adding files")
         if locked.is_archive:
             created = UploadedArchive.objects.create(
                 version=version,
@@ -549,7 +549,7 @@ def add_archive(
     )
     try:
         with transaction.atomic():
-            version = _lock_draft(version, "Adding files")
+            version = lock_draft(version, "Adding files")
             archive = UploadedArchive.objects.create(
                 version=version,
                 name=name,

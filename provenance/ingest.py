@@ -31,12 +31,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.errors import Conflict, NotFound
@@ -50,6 +52,8 @@ from provenance.models import DataFile, DatasetVersion, IngestProgress, Uploaded
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# Errors listed on the progress (the files keep their own); past this, a count says how many.
+MAX_ERRORS_SHOWN = 100
 
 
 class RunSuperseded(Exception):
@@ -102,9 +106,7 @@ def start_ingest(*, actor: User, version: DatasetVersion, now: datetime | None =
         progress.run_token = token
         progress.files_total = version.files.count()
         progress.files_done = progress.files_total - pending_files.count()
-        progress.bytes_total = sum(pending_files.values_list("size_bytes", flat=True)) + sum(
-            pending_archives.values_list("size_bytes", flat=True)
-        )
+        progress.bytes_total = _total_size(pending_files) + _total_size(pending_archives)
         progress.bytes_done = 0
         progress.current_path = ""
         progress.errors = []
@@ -129,6 +131,10 @@ def start_ingest(*, actor: User, version: DatasetVersion, now: datetime | None =
         )
     logger.info("ingest of %s queued (run %s)", version.pk, token)
     return progress
+
+
+def _total_size(queryset) -> int:
+    return queryset.aggregate(total=Sum("size_bytes"))["total"] or 0
 
 
 def _claim(version_id: str, run_token: str, now: datetime):
@@ -177,9 +183,7 @@ def _claim(version_id: str, run_token: str, now: datetime):
         progress.attempts += 1
         progress.files_total = version.files.count()
         progress.files_done = progress.files_total - pending.count()
-        progress.bytes_total = sum(pending.values_list("size_bytes", flat=True)) + sum(
-            pending_archives.values_list("size_bytes", flat=True)
-        )
+        progress.bytes_total = _total_size(pending) + _total_size(pending_archives)
         progress.bytes_done = 0
         progress.errors = []
         progress.started_at = progress.started_at or now
@@ -221,8 +225,9 @@ class _Reporter:
         self.flush()
 
     def error(self, **entry) -> None:
-        self.errors.append(entry)
-        self.flush(force=True)
+        if len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append(entry)
+            self.flush(force=True)
 
     def flush(self, force: bool = False) -> None:
         moment = time.monotonic()
@@ -549,7 +554,7 @@ def _expand_archive(
     prefix = f"datasets/{version.dataset_id}/{version.pk}/{archive.pk}"
     storage.delete_prefix(prefix)  # what a run that died here left behind
     taken = set(DataFile.objects.filter(version=version).values_list("path", flat=True))
-    written: list[DataFile] = []
+    written: list[_MemberRow] = []  # tuples: model instances would cost ~1 KB per member
     reporter.current(archive.name)
     try:
         head = storage.read_range(archive.storage_name, 0, 512)
@@ -597,8 +602,19 @@ def _expand_archive(
         if locked.state != UploadedArchive.State.PENDING:
             storage.delete_prefix(prefix)
             return
-        DataFile.objects.bulk_create(written, batch_size=1000)
-        total = sum(item.size_bytes for item in written)
+        for start in range(0, len(written), 1000):
+            DataFile.objects.bulk_create(
+                [
+                    DataFile(
+                        version=version,
+                        created_at=now,
+                        ingested_at=None if row.error else now,
+                        **row._asdict(),
+                    )
+                    for row in written[start : start + 1000]
+                ]
+            )
+        total = sum(row.size_bytes for row in written)
         UploadedArchive.objects.filter(pk=archive.pk).update(
             state=UploadedArchive.State.EXPANDED,
             file_count=len(written),
@@ -626,7 +642,17 @@ def _expand_archive(
             reporter.error(path=item.path, message=item.error)
 
 
-def _store_member(prefix, archive, member, reporter, version, now) -> DataFile:
+class _MemberRow(NamedTuple):
+    path: str
+    storage_name: str
+    size_bytes: int
+    sha256: str
+    media_type: str
+    record_count: int | None
+    error: str
+
+
+def _store_member(prefix, archive, member, reporter, version, now) -> _MemberRow:
     """Write one member to storage while measuring it: one read of its bytes."""
     reporter.current(f"{archive.name}: {member.path}")
     inspector = FileInspector()
@@ -649,16 +675,13 @@ def _store_member(prefix, archive, member, reporter, version, now) -> DataFile:
     reporter.values["files_total"] += 1
     if not facts.problem:
         reporter.add("files_done")
-    return DataFile(
-        version=version,
+    return _MemberRow(
         path=member.path,
         storage_name=storage_name,
         size_bytes=facts.size_bytes,
         sha256=facts.sha256,
         media_type=facts.media_type,
         record_count=facts.record_count,
-        created_at=now,
-        ingested_at=None if facts.problem else now,
         error=facts.problem,
     )
 
@@ -689,6 +712,12 @@ def _finish(version: DatasetVersion, reporter: _Reporter, token: str, now: datet
             .order_by("created_at", "id")
             .values_list("name", "rejected_member", "error")
         ]
+        if len(errors) > MAX_ERRORS_SHOWN:
+            more = len(errors) - MAX_ERRORS_SHOWN
+            errors = [
+                *errors[:MAX_ERRORS_SHOWN],
+                {"path": "", "message": f"… and {more:,} more problems like these."},
+            ]
         unmeasured = DataFile.objects.filter(version=version, ingested_at__isnull=True).exists()
         rows = list(
             DataFile.objects.filter(version=version).values_list(
@@ -696,7 +725,9 @@ def _finish(version: DatasetVersion, reporter: _Reporter, token: str, now: datet
             )
         )
         progress.files_total = len(rows)
-        progress.files_done = len(rows) - sum(1 for entry in errors if "member" not in entry)
+        progress.files_done = DataFile.objects.filter(
+            version=version, ingested_at__isnull=False
+        ).count()
         progress.bytes_done = progress.bytes_total
         progress.current_path = ""
         progress.errors = errors

@@ -392,3 +392,14 @@ def test_two_clicks_at_once_queue_a_single_run(cast, on_postgres, monkeypatch):
     assert len(tokens) == 2 and len(set(tokens)) == 1
     assert len(queued) == 1
     assert LedgerEntry.objects.filter(action="version.ingest_started").count() == 1
+
+
+def test_a_flood_of_errors_is_listed_up_to_a_hundred_and_counted(cast, settings):
+    version = new_draft(cast, files={f"f{n:03d}.txt": b"x" for n in range(105)})
+    for data_file in DataFile.objects.filter(version=version):
+        Path(settings.MEDIA_ROOT, data_file.storage_name).unlink()
+    services.ingest_version(version_id=version.pk)
+    progress = IngestProgress.objects.get(pk=version.pk)
+    assert len(progress.errors) == 101
+    assert progress.errors[-1]["message"] == "… and 5 more problems like these."
+    assert DataFile.objects.filter(version=version).exclude(error="").count() == 105

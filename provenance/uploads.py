@@ -12,7 +12,7 @@ Two ways, chosen by the configured storage; the client learns which from the ses
 Completing checks the size (and the part layout on S3), then turns the upload into a file of
 the version (or an archive to expand at ingest). A declared SHA-256 is checked by ingest,
 which reads every file once anyway. Abandoned sessions expire (`UPLOAD_SESSION_HOURS`) and
-their bytes are deleted.
+their bytes are deleted; each chunk sent (or batch of parts signed) moves the expiry on.
 """
 
 import logging
@@ -255,7 +255,9 @@ def receive_chunk(
                     os.fsync(blob.fileno())
                 locked.received_bytes = start + length
                 locked.updated_at = now
-                locked.save(update_fields=["received_bytes", "updated_at"])
+                # The expiry slides: an upload that keeps moving is not abandoned.
+                locked.expires_at = now + timedelta(hours=settings.UPLOAD_SESSION_HOURS)
+                locked.save(update_fields=["received_bytes", "updated_at", "expires_at"])
     return locked
 
 
@@ -320,6 +322,9 @@ def presign_parts(
             f"Part numbers run from 1 to {count}.",
             errors={"part_numbers": [f"Part numbers run from 1 to {count}."]},
         )
+    UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.OPEN).update(
+        updated_at=now, expires_at=now + timedelta(hours=settings.UPLOAD_SESSION_HOURS)
+    )
     client = storage.s3_client()
     urls = []
     for number in sorted(set(part_numbers)):

@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provenance.tasks.verify_ledger_task",
         "schedule": 3600.0,
     },
+    "expire-uploads-hourly": {
+        "task": "provenance.tasks.expire_uploads_task",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------
@@ -242,6 +246,30 @@ STORAGES = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Uploads and ingest (provenance) -------------------------------------------------------
+# The largest single file a creator may upload, in bytes (S3 allows up to 5 TB).
+UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 100 * 1024**3)
+# Chunks through the app (local storage): the size browsers send, and the most one PUT may carry.
+UPLOAD_CHUNK_BYTES = env_int("UPLOAD_CHUNK_BYTES", 8 * 1024**2)
+UPLOAD_CHUNK_MAX_BYTES = env_int("UPLOAD_CHUNK_MAX_BYTES", 64 * 1024**2)
+# Presigned multipart uploads straight to S3: part size (at least 5 MiB) and URL lifetime.
+UPLOAD_S3_PART_BYTES = env_int("UPLOAD_S3_PART_BYTES", 16 * 1024**2)
+UPLOAD_PRESIGN_SECONDS = env_int("UPLOAD_PRESIGN_SECONDS", 3600)
+# An upload left open this long is cancelled and its bytes deleted.
+UPLOAD_SESSION_HOURS = env_int("UPLOAD_SESSION_HOURS", 48)
+# Archive expansion: what stops zip bombs. The ratio counts for members past the floor.
+ARCHIVE_MAX_MEMBERS = env_int("ARCHIVE_MAX_MEMBERS", 100_000)
+ARCHIVE_MAX_EXPANDED_BYTES = env_int("ARCHIVE_MAX_EXPANDED_BYTES", 50 * 1024**3)
+ARCHIVE_MAX_RATIO = env_int("ARCHIVE_MAX_RATIO", 100)
+ARCHIVE_RATIO_FLOOR_BYTES = env_int("ARCHIVE_RATIO_FLOOR_BYTES", 1024**2)
+# Ingest writes its progress at most this often; a run silent for INGEST_STALE_SECONDS is
+# presumed dead and may be started again.
+INGEST_PROGRESS_SECONDS = float(env_str("INGEST_PROGRESS_SECONDS") or 0.5)
+INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 600)
+# Files read (and hashed) at once by one ingest run; hashing releases the GIL.
+INGEST_READ_THREADS = env_int("INGEST_READ_THREADS", min(4, os.cpu_count() or 1))
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024**2)
 
 # --- Email ------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

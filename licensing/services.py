@@ -107,3 +107,96 @@ def add_license_option(
             now=now,
         )
     return option
+
+
+# --- Creators' license options: change and withdraw -------------------------------------
+
+
+def options_of_dataset(*, dataset: Dataset) -> list[LicenseOption]:
+    """Every option of a dataset, active ones first, cheapest first."""
+    return list(
+        LicenseOption.objects.filter(dataset=dataset)
+        .select_related("template")
+        .order_by("-is_active", "price_minor", "id")
+    )
+
+
+def update_license_option(
+    *,
+    actor: User,
+    organization: Organization,
+    option: LicenseOption,
+    name: str,
+    terms: dict,
+    now: datetime | None = None,
+) -> LicenseOption:
+    """Change an option's name, terms and price. Licenses already sold keep their frozen terms.
+
+    Raises NotFound for another organization's option, InvalidInput for bad terms.
+    Writes `license_option.changed` with the new terms hash.
+    """
+    now = now or timezone.now()
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Name the license option.", errors={"name": ["This field is required."]})
+    cleaned = clean_terms(terms)
+    with transaction.atomic():
+        option = (
+            LicenseOption.objects.select_for_update()
+            .select_related("dataset")
+            .filter(pk=option.pk, dataset__organization=organization)
+            .first()
+        )
+        if option is None:
+            raise NotFound("No such license option.")
+        before = (option.terms_hash(), option.name)
+        for field, value in cleaned.items():
+            setattr(option, field, value)
+        option.save(update_fields=list(cleaned))
+        option.name = name
+        option.save(update_fields=["name"])
+        if (option.terms_hash(), option.name) != before:
+            record_event(
+                action="license_option.changed",
+                subject_type="dataset",
+                subject_id=option.dataset_id,
+                actor=actor,
+                organization=organization,
+                payload={"option": option.pk, "name": name, "terms_hash": option.terms_hash()},
+                now=now,
+            )
+    return option
+
+
+def set_license_option_active(
+    *,
+    actor: User,
+    organization: Organization,
+    option: LicenseOption,
+    is_active: bool,
+    now: datetime | None = None,
+) -> LicenseOption:
+    """Withdraw an option from sale, or offer it again. Raises NotFound for another's option.
+
+    Writes `license_option.withdrawn` or `license_option.restored`.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = LicenseOption.objects.filter(
+            pk=option.pk, dataset__organization=organization
+        ).exclude(is_active=is_active)
+        if not LicenseOption.objects.filter(
+            pk=option.pk, dataset__organization=organization
+        ).exists():
+            raise NotFound("No such license option.")
+        if updated.update(is_active=is_active):
+            record_event(
+                action="license_option.restored" if is_active else "license_option.withdrawn",
+                subject_type="dataset",
+                subject_id=option.dataset_id,
+                actor=actor,
+                organization=organization,
+                payload={"option": option.pk},
+                now=now,
+            )
+    return LicenseOption.objects.get(pk=option.pk)

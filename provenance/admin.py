@@ -5,8 +5,11 @@ from provenance.models import (
     Dataset,
     DatasetVersion,
     EvidenceDocument,
+    IngestProgress,
     LedgerEntry,
     ProvenanceDeclaration,
+    UploadedArchive,
+    UploadSession,
 )
 
 
@@ -107,3 +110,37 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Uploads and ingest: read-only views for support ------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """State that only the use cases change: the admin shows it, never edits it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IngestProgress)
+class IngestProgressAdmin(ReadOnlyAdmin):
+    list_display = ["version", "state", "files_done", "files_total", "attempts", "heartbeat_at"]
+    list_filter = ["state"]
+    search_fields = ["version__id", "version__dataset__title"]
+
+
+@admin.register(UploadSession)
+class UploadSessionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "path", "version", "backend", "state", "received_bytes", "size_bytes"]
+    list_filter = ["state", "backend"]
+    search_fields = ["id", "path", "version__id"]
+
+
+@admin.register(UploadedArchive)
+class UploadedArchiveAdmin(ReadOnlyAdmin):
+    list_display = ["name", "version", "state", "file_count", "rejected_member", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["name", "version__id", "rejected_member"]

@@ -9,8 +9,12 @@ import json
 import re
 from dataclasses import dataclass
 
+from provenance import parquet
+
 CHUNK_SIZE = 1024 * 1024
 SNIFF_SIZE = 64 * 1024
+# The end of a Parquet file kept while streaming, so its footer needs no second read.
+PARQUET_TAIL_SIZE = 1024 * 1024
 
 _BLANK_LINE = re.compile(rb"(?m)^[ \t\r]*\n")
 
@@ -33,6 +37,8 @@ _MAGIC = [
     (257, b"ustar", "application/x-tar"),
 ]
 
+PARQUET = "application/vnd.apache.parquet"
+
 TEXT_TYPES = {
     "application/jsonl",
     "application/json",
@@ -48,12 +54,13 @@ class FileFacts:
     sha256: str
     media_type: str
     record_count: int | None
+    problem: str = ""  # what is wrong with the content, for the creator to fix
 
 
 def sniff_media_type(head: bytes) -> str:
     """The media type of a file from its first bytes."""
     for offset, magic, media_type in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
+        if head.startswith(magic, offset):
             return media_type
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio/wav"
@@ -135,14 +142,17 @@ class FileInspector:
         self._carry = b""
         self._lines = 0
         self._in_quotes = False
+        self._tail = b""
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk) -> None:
+        """Feed the next bytes (bytes, bytearray or memoryview; not kept after the call)."""
         if not chunk:
             return
         self._hash.update(chunk)
         self._size += len(chunk)
         if self._media_type is None:
             # Hold the first bytes until there are enough to tell the type.
+            chunk = bytes(chunk)
             self._head += chunk
             self._pending.append(chunk)
             if len(self._head) < SNIFF_SIZE:
@@ -157,11 +167,14 @@ class FileInspector:
         for chunk in pending:
             self._count(chunk)
 
-    def _count(self, chunk: bytes) -> None:
+    def _count(self, chunk) -> None:
+        # Binary content is only hashed: no copy of the chunk is made for it.
         if self._media_type in ("application/jsonl",):
-            self._count_lines(chunk)
+            self._count_lines(bytes(chunk))
         elif self._media_type in ("text/csv", "text/tab-separated-values"):
-            self._count_csv_rows(chunk)
+            self._count_csv_rows(bytes(chunk))
+        elif self._media_type == PARQUET:
+            self._tail = (self._tail + bytes(chunk))[-PARQUET_TAIL_SIZE:]
 
     def _count_lines(self, chunk: bytes) -> None:
         data = self._carry + chunk
@@ -188,38 +201,71 @@ class FileInspector:
             if segment.strip():
                 self._lines += 1
 
-    def finish(self) -> FileFacts:
+    def finish(self, read_range=None) -> FileFacts:
+        """The facts, once every byte was fed. `read_range(start, length)` fetches a Parquet
+        footer too large for the kept tail; without it such a file's records stay unknown."""
         if self._media_type is None:
             self._decide_type()
         if self._carry.strip():
             self._lines += 1
-        records = None
+        records, problem = None, ""
         if self._media_type == "application/jsonl":
             records = self._lines
         elif self._media_type in ("text/csv", "text/tab-separated-values"):
             records = max(self._lines - 1, 0)  # the header row is not a record
+        elif self._media_type == PARQUET:
+            records, problem = self._parquet_rows(read_range)
         return FileFacts(
             size_bytes=self._size,
             sha256=self._hash.hexdigest(),
             media_type=self._media_type,
             record_count=records,
+            problem=problem,
         )
 
+    def _parquet_rows(self, read_range) -> tuple[int | None, str]:
+        tail = self._tail
+        try:
+            length = parquet.footer_length(tail[-parquet.TRAILER_SIZE :])
+            if length + parquet.TRAILER_SIZE > self._size - len(parquet.MAGIC):
+                raise parquet.ParquetFooterError("the footer is longer than the file")
+            if length + parquet.TRAILER_SIZE <= len(tail):
+                metadata = tail[-(length + parquet.TRAILER_SIZE) : -parquet.TRAILER_SIZE]
+            elif read_range is not None:
+                metadata = read_range(self._size - parquet.TRAILER_SIZE - length, length)
+            else:
+                return None, ""
+            return parquet.num_rows(metadata), ""
+        except parquet.ParquetFooterError as error:
+            return None, f"It starts like a Parquet file but its footer is unreadable: {error}."
 
-def inspect_stream(stream, chunk_size: int = CHUNK_SIZE) -> FileFacts:
-    """Read a binary file object to its end and return its facts."""
+
+def inspect_stream(
+    stream, chunk_size: int = CHUNK_SIZE, *, on_bytes=None, read_range=None, buffer=None
+) -> FileFacts:
+    """Read a binary file object to its end, once, and return its facts.
+
+    `on_bytes(n)` is called after each chunk (progress); `read_range` is passed to `finish`.
+    One buffer is reused for every chunk (pass `buffer` to reuse it across files too), so
+    memory stays flat whatever the file's size.
+    """
     inspector = FileInspector()
-    buffer = bytearray(chunk_size)
+    buffer = buffer if buffer is not None else bytearray(chunk_size)
+    chunk_size = len(buffer)
     view = memoryview(buffer)
+    readinto = getattr(stream, "readinto", None)
     while True:
-        read = stream.readinto(buffer) if hasattr(stream, "readinto") else None
-        if read is None:
+        if readinto is not None:
+            read = readinto(buffer)
+            if not read:
+                break
+            inspector.update(view[:read])
+        else:
             chunk = stream.read(chunk_size)
             if not chunk:
                 break
+            read = len(chunk)
             inspector.update(chunk)
-            continue
-        if not read:
-            break
-        inspector.update(bytes(view[:read]))
-    return inspector.finish()
+        if on_bytes is not None:
+            on_bytes(read)
+    return inspector.finish(read_range=read_range)

@@ -156,6 +156,12 @@ class DataFile(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     media_type = models.CharField(max_length=127, blank=True)
     record_count = models.PositiveBigIntegerField(null=True, blank=True)
+    expected_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="The SHA-256 the uploader declared; ingest checks it."
+    )
+    error = models.CharField(
+        max_length=500, blank=True, help_text="Why ingest could not measure this file."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     ingested_at = models.DateTimeField(null=True, blank=True)
 
@@ -248,8 +254,9 @@ class ProvenanceDeclaration(models.Model):
                 ),
                 name="provenance_declaration_share_matches_authorship",
                 violation_error_message=(
-                    "The synthetic share must be 0% for human-made data, 100% for synthetic data "
-                    "and between them for hybrid data."
+                    # Django formats this message with %: a literal percent sign is doubled.
+                    "The synthetic share must be 0%% for human-made data, 100%% for synthetic "
+                    "data and between them for hybrid data."
                 ),
             ),
             models.CheckConstraint(
@@ -294,6 +301,178 @@ class EvidenceDocument(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class UploadSession(models.Model):
+    """A resumable upload of one file (or one archive) into a draft version.
+
+    On local storage the client sends the bytes through the app in chunks (`received_bytes` is
+    the confirmed offset a dropped connection resumes from); with S3 the browser sends parts
+    straight to the bucket with presigned URLs and S3 itself keeps what has arrived.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Receiving"
+        COMPLETED = "completed", "Completed"
+        ABORTED = "aborted", "Aborted"
+
+    class Backend(models.TextChoices):
+        CHUNKED = "chunked", "Chunks through Wellspring"
+        S3_MULTIPART = "s3_multipart", "Presigned S3 multipart upload"
+
+    id = PublicIdField(prefix="upl")
+    version = models.ForeignKey(
+        DatasetVersion, on_delete=models.CASCADE, related_name="upload_sessions"
+    )
+    path = models.CharField(max_length=1024, help_text="Where the file goes in the version.")
+    size_bytes = models.PositiveBigIntegerField(help_text="The whole file's size, declared.")
+    received_bytes = models.PositiveBigIntegerField(default=0)
+    expected_sha256 = models.CharField(max_length=64, blank=True)
+    is_archive = models.BooleanField(
+        default=False, help_text="Expand the file (zip, tar, tar.gz) into the version's files."
+    )
+    backend = models.CharField(max_length=16, choices=Backend.choices)
+    storage_name = models.CharField(max_length=1024)
+    s3_upload_id = models.CharField(max_length=1024, blank=True)
+    part_size_bytes = models.PositiveBigIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "path"],
+                condition=models.Q(state="open"),
+                name="provenance_uploadsession_one_open_per_path",
+                violation_error_message="An upload to this path is already under way.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(received_bytes__lte=models.F("size_bytes")),
+                name="provenance_uploadsession_received_within_size",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Upload of {self.path} ({self.state})"
+
+    @property
+    def percent(self) -> int:
+        if not self.size_bytes:
+            return 100
+        return min(100, self.received_bytes * 100 // self.size_bytes)
+
+    def is_expired(self, now) -> bool:
+        return self.state == self.State.OPEN and self.expires_at <= now
+
+
+class UploadedArchive(models.Model):
+    """An uploaded zip, tar or tar.gz whose members become the version's files at ingest.
+
+    The archive itself is never a file of the version: ingest expands it safely (or rejects it,
+    naming the member and the reason) and then deletes its blob.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be expanded"
+        EXPANDED = "expanded", "Expanded"
+        REJECTED = "rejected", "Rejected"
+
+    id = PublicIdField(prefix="arc")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="archives")
+    name = models.CharField(max_length=1024, help_text="The archive's file name, as uploaded.")
+    storage_name = models.CharField(max_length=1024)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    rejected_member = models.CharField(max_length=1024, blank=True)
+    error = models.TextField(blank=True)
+    file_count = models.PositiveIntegerField(default=0)
+    expanded_bytes = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expanded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+
+class IngestProgress(models.Model):
+    """Where the ingest of a version stands, written as it goes so pages and the API show it live.
+
+    States: `idle` (files changed since the last run, or never run), `queued` (waiting for a
+    worker), `running`, `done` (every file measured, the Merkle root set) and `failed` (finished
+    with `errors`; the creator fixes them and starts again). While queued or running the version
+    is `processing`; otherwise it is a draft.
+    """
+
+    class State(models.TextChoices):
+        IDLE = "idle", "Waiting to be processed"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Processing"
+        DONE = "done", "Processed"
+        FAILED = "failed", "Finished with errors"
+
+    ACTIVE_STATES = frozenset({State.QUEUED, State.RUNNING})
+
+    version = models.OneToOneField(
+        DatasetVersion, on_delete=models.CASCADE, primary_key=True, related_name="ingest_progress"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IDLE)
+    run_token = models.CharField(
+        max_length=40, blank=True, help_text="Names the run that may work on the version now."
+    )
+    files_total = models.PositiveIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    current_path = models.CharField(max_length=1024, blank=True)
+    errors = models.JSONField(
+        default=list, blank=True, help_text='[{"path": ..., "member": ..., "message": ...}]'
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "ingest progress"
+
+    def __str__(self) -> str:
+        return f"Ingest of {self.version_id}: {self.state}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def percent(self) -> int:
+        """Whole percent done, by bytes (files when there are no bytes); 100 only when done."""
+        if self.state == self.State.DONE:
+            return 100
+        if self.bytes_total:
+            done = self.bytes_done * 100 // self.bytes_total
+        elif self.files_total:
+            done = self.files_done * 100 // self.files_total
+        else:
+            done = 0
+        return min(done, 99)
+
+    def is_stale(self, now, stale_seconds: int) -> bool:
+        """A run whose worker has not reported for `stale_seconds` is presumed dead."""
+        last = self.heartbeat_at or self.queued_at
+        return last is None or (now - last).total_seconds() > stale_seconds
 
 
 GENESIS_HASH = "0" * 64

@@ -1,13 +1,30 @@
 """Read queries for provenance, scoped by organization or viewer first."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from accounts.models import Organization, User
-from provenance.models import DataFile, Dataset, DatasetVersion, LedgerEntry
+from provenance.models import (
+    DataFile,
+    Dataset,
+    DatasetVersion,
+    EvidenceDocument,
+    IngestProgress,
+    LedgerEntry,
+    ProvenanceDeclaration,
+    UploadedArchive,
+    UploadSession,
+)
 
 
 def datasets_of(*, organization: Organization) -> QuerySet[Dataset]:
     return Dataset.objects.filter(organization=organization).order_by("-created_at", "id")
+
+
+def dataset_of(*, organization: Organization, dataset_id: str) -> Dataset | None:
+    """One dataset of the organization, or None (another organization's reads as missing)."""
+    return datasets_of(organization=organization).filter(pk=dataset_id).first()
 
 
 def versions_of(*, organization: Organization) -> QuerySet[DatasetVersion]:
@@ -16,8 +33,140 @@ def versions_of(*, organization: Organization) -> QuerySet[DatasetVersion]:
     )
 
 
+def version_of(*, organization: Organization, version_id: str) -> DatasetVersion | None:
+    """One version of the organization's datasets, with its dataset and progress, or None."""
+    return (
+        versions_of(organization=organization)
+        .select_related("dataset__organization", "based_on")
+        .filter(pk=version_id)
+        .first()
+    )
+
+
+def versions_of_dataset(*, dataset: Dataset) -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.filter(dataset=dataset).order_by("-number")
+
+
 def files_of_version(*, version: DatasetVersion) -> QuerySet[DataFile]:
-    return DataFile.objects.filter(version=version).order_by("path")
+    return DataFile.objects.filter(version=version).order_by("path", "id")
+
+
+def archives_of_version(*, version: DatasetVersion) -> QuerySet[UploadedArchive]:
+    return UploadedArchive.objects.filter(version=version).order_by("created_at", "id")
+
+
+def upload_of(*, organization: Organization, upload_id: str) -> UploadSession | None:
+    return (
+        UploadSession.objects.filter(version__dataset__organization=organization, pk=upload_id)
+        .select_related("version__dataset__organization")
+        .first()
+    )
+
+
+def open_uploads_of_version(*, version: DatasetVersion) -> QuerySet[UploadSession]:
+    return UploadSession.objects.filter(version=version, state=UploadSession.State.OPEN).order_by(
+        "created_at", "id"
+    )
+
+
+def evidence_of(*, organization: Organization, evidence_id: str) -> EvidenceDocument | None:
+    return (
+        EvidenceDocument.objects.filter(
+            declaration__version__dataset__organization=organization, pk=evidence_id
+        )
+        .select_related("declaration__version")
+        .first()
+    )
+
+
+def ingest_progress_of(*, version: DatasetVersion) -> IngestProgress:
+    """The version's ingest progress; versions from before progress was kept read as done."""
+    progress = IngestProgress.objects.filter(version=version).first()
+    if progress is None:
+        state = IngestProgress.State.DONE if version.ingested_at else IngestProgress.State.IDLE
+        progress = IngestProgress(version=version, state=state)
+    return progress
+
+
+def declaration_of(*, version: DatasetVersion) -> ProvenanceDeclaration:
+    declaration = ProvenanceDeclaration.objects.filter(version=version).first()
+    return declaration or ProvenanceDeclaration(version=version)
+
+
+def lineage_candidates(*, version: DatasetVersion) -> QuerySet[DatasetVersion]:
+    """Versions a derived dataset may name as parents: approved ones, of any organization.
+
+    Approved versions are the ones the catalog shows, so naming them reveals nothing. The
+    dataset's own versions are its history (`based_on`), not its lineage.
+    """
+    return (
+        DatasetVersion.objects.filter(status=DatasetVersion.Status.APPROVED)
+        .exclude(dataset_id=version.dataset_id)
+        .select_related("dataset__organization")
+        .order_by("dataset__title", "-number")
+    )
+
+
+# Consent bases whose explanation is the evidence itself ("Other (explained in the evidence)").
+EVIDENCE_REQUIRED_FOR = frozenset({ProvenanceDeclaration.ConsentBasis.OTHER})
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+def declaration_problems(*, version: DatasetVersion) -> list[Problem]:
+    """What the declaration still lacks for review, each with a message a creator can act on."""
+    declaration = ProvenanceDeclaration.objects.filter(version=version).first()
+    if declaration is None:
+        return [Problem("declaration", "Fill in the provenance declaration.")]
+    messages = {
+        "source": "Say where the data came from: a source URL or a description.",
+        "collection_method": "Describe how the data was collected.",
+        "consent_basis": "Choose the consent basis.",
+        "rights_holder": "Name the rights holder.",
+        "opt_out_status": "Say whether opt-out or TDM reservations were checked.",
+    }
+    problems = [Problem(name, messages[name]) for name in declaration.missing_fields()]
+    if declaration.consent_basis in EVIDENCE_REQUIRED_FOR and not declaration.evidence.exists():
+        problems.append(
+            Problem(
+                "evidence",
+                "Attach the evidence that explains the consent basis “Other”.",
+            )
+        )
+    return problems
+
+
+def submission_problems(*, version: DatasetVersion) -> list[Problem]:
+    """Everything that stands between a draft and the review queue; empty when it may go."""
+    problems = []
+    has_files = DataFile.objects.filter(version=version).exists()
+    if not has_files:
+        problems.append(Problem("files", "Add at least one file."))
+    if UploadSession.objects.filter(version=version, state=UploadSession.State.OPEN).exists():
+        problems.append(Problem("uploads", "Finish or cancel the uploads under way."))
+    progress = ingest_progress_of(version=version)
+    if has_files:
+        if progress.state == IngestProgress.State.FAILED:
+            problems.append(
+                Problem("ingest", "Processing found errors: fix them and process the files again.")
+            )
+        elif (
+            progress.state != IngestProgress.State.DONE
+            or not version.merkle_root
+            or DataFile.objects.filter(version=version, ingested_at__isnull=True).exists()
+            or UploadedArchive.objects.filter(
+                version=version, state=UploadedArchive.State.PENDING
+            ).exists()
+        ):
+            problems.append(
+                Problem("ingest", "Process the files and wait until every file is processed.")
+            )
+    problems.extend(declaration_problems(version=version))
+    return problems
 
 
 def review_queue(*, viewer: User) -> QuerySet[DatasetVersion]:

@@ -2,9 +2,10 @@
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
 
-from provenance import services
+from provenance import ingest, services, uploads
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +18,18 @@ def verify_ledger_task() -> dict:
     return {"entries_checked": result.entries_checked, "first_broken_seq": result.first_broken_seq}
 
 
+class IngestTask(Task):
+    """Marks the run failed where the creator sees it once retries are used up."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        ingest.fail_ingest(
+            version_id=kwargs.get("version_id", ""), run_token=kwargs.get("run_token", "")
+        )
+
+
 @shared_task(
+    base=IngestTask,
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OSError,),
@@ -25,5 +37,17 @@ def verify_ledger_task() -> dict:
     retry_jitter=True,
     max_retries=5,
 )
-def ingest_version_task(*, version_id: str) -> str:
-    return services.ingest_version(version_id=version_id).merkle_root
+def ingest_version_task(self, *, version_id: str, run_token: str = "") -> str:
+    try:
+        return ingest.ingest_version(version_id=version_id, run_token=run_token).merkle_root
+    except ingest.RunBusy as busy:
+        # Check back until the other worker finished (a duplicate then) or went silent (taken
+        # over); never give up while it lives, or the run would be marked failed under it.
+        raise self.retry(
+            exc=busy, countdown=settings.INGEST_STALE_SECONDS, max_retries=None
+        ) from busy
+
+
+@shared_task(acks_late=True)
+def expire_uploads_task() -> int:
+    return uploads.expire_uploads()

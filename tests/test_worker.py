@@ -25,6 +25,21 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def forget_connections():
+    """Drop the producer pool and result backend built from earlier settings.
+
+    Celery acquires a producer even for eager calls, so tests that ran before built a pool
+    with the embedded broker's default folders; without this the worker's message would go
+    there. Only dropped, never closed: kombu shares pools by broker settings, and with Redis
+    the same (still needed) pool would come back closed.
+    """
+    if celery_app.conf.broker_url == "filesystem://":
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+    celery_app.__dict__.pop("backend", None)
+    celery_app._local.__dict__.pop("backend", None)
+
+
 @pytest.fixture
 def worker(tmp_path, settings):
     fs_dir = tmp_path / "celery"
@@ -52,6 +67,7 @@ def worker(tmp_path, settings):
         }
         celery_app.conf.result_backend = f"file://{fs_dir / 'results'}"
     celery_app.conf.task_always_eager = False
+    forget_connections()
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -85,9 +101,9 @@ def worker(tmp_path, settings):
             process.kill()
         log.close()
         celery_app.conf.update(previous)
-        # The result backend caches its connection: forget it so later tests use the restored one.
-        celery_app.__dict__.pop("backend", None)
-        celery_app._local.__dict__.pop("backend", None)
+        # The pool and the result backend cache their connections: forget them so later
+        # tests use the restored settings.
+        forget_connections()
 
 
 @pytest.mark.worker

@@ -6,4 +6,43 @@ app_name = "creator"
 
 urlpatterns = [
     path("", creator.home, name="home"),
+    path("datasets/new/", creator.dataset_new, name="dataset-new"),
+    path("datasets/<str:dataset_id>/", creator.dataset_detail, name="dataset"),
+    path("datasets/<str:dataset_id>/edit/", creator.dataset_edit, name="dataset-edit"),
+    path("datasets/<str:dataset_id>/versions/new/", creator.version_new, name="version-new"),
+    path("datasets/<str:dataset_id>/licenses/new/", creator.option_new, name="option-new"),
+    path("licenses/<str:option_id>/edit/", creator.option_edit, name="option-edit"),
+    path("licenses/<str:option_id>/toggle/", creator.option_toggle, name="option-toggle"),
+    path("versions/<str:version_id>/", creator.version_detail, name="version"),
+    path("versions/<str:version_id>/progress/", creator.version_progress, name="version-progress"),
+    path("versions/<str:version_id>/notes/", creator.version_notes, name="version-notes"),
+    path("versions/<str:version_id>/files/", creator.files_upload, name="files-upload"),
+    path(
+        "versions/<str:version_id>/files/<str:file_id>/delete/",
+        creator.file_delete,
+        name="file-delete",
+    ),
+    path(
+        "versions/<str:version_id>/archives/<str:archive_id>/remove/",
+        creator.archive_remove,
+        name="archive-remove",
+    ),
+    path(
+        "versions/<str:version_id>/uploads/<str:upload_id>/cancel/",
+        creator.upload_cancel,
+        name="upload-cancel",
+    ),
+    path("versions/<str:version_id>/process/", creator.ingest_start, name="ingest-start"),
+    path("versions/<str:version_id>/submit/", creator.version_submit, name="version-submit"),
+    path("versions/<str:version_id>/declaration/", creator.declaration, name="declaration"),
+    path(
+        "versions/<str:version_id>/declaration/evidence/",
+        creator.evidence_add,
+        name="evidence-add",
+    ),
+    path(
+        "versions/<str:version_id>/declaration/evidence/<str:evidence_id>/remove/",
+        creator.evidence_remove,
+        name="evidence-remove",
+    ),
 ]

@@ -181,6 +181,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provenance.tasks.expire_uploads_task",
         "schedule": 3600.0,
     },
+    # Checkout (issue 7): unpaid orders, lost webhooks, ended terms.
+    "expire-licenses": {"task": "licensing.tasks.expire_licenses_task", "schedule": 3600.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------
@@ -289,6 +291,22 @@ STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# --- Checkout, licenses and delivery (marketplace, licensing) ---
+# Without live keys, development talks to a local localstripe (`make run` starts it).
+STRIPE_LOCAL_PORT = env_int("STRIPE_LOCAL_PORT", 8420)
+if not STRIPE_SECRET_KEY and not IS_PRODUCTION:
+    STRIPE_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - a test key localstripe accepts
+    STRIPE_API_BASE = STRIPE_API_BASE or f"http://127.0.0.1:{STRIPE_LOCAL_PORT}"
+    STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET or "whsec_localstripe_development"
+STRIPE_TEST_MODE = STRIPE_SECRET_KEY.startswith("sk_test_")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 2000)
+ORDER_HOLD_MINUTES = env_int("ORDER_HOLD_MINUTES", 30)
+INVOICE_DUE_DAYS = env_int("INVOICE_DUE_DAYS", 30)
+DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 300)
+SELLER_LEGAL_NAME = env_str("SELLER_LEGAL_NAME", "Wellspring Data Ltd.")
+SELLER_ADDRESS = env_str("SELLER_ADDRESS", "1 Harbour Street, Dublin, Ireland")
+SELLER_VAT_ID = env_str("SELLER_VAT_ID", "IE0000000WS")
 
 # --- Platform signing key (Ed25519) -----------------------------------------------------
 # base64url of the 32-byte private seed. In development one is generated under var/.

@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from licensing.models import LicenseOption, LicenseTemplate
+from licensing.models import (
+    Certificate,
+    Delivery,
+    Download,
+    License,
+    LicenseOption,
+    LicenseTemplate,
+)
 
 
 @admin.register(LicenseTemplate)
@@ -33,3 +40,41 @@ class LicenseOptionAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "is_exclusive", "price_model", "currency"]
     search_fields = ["name", "dataset__title"]
     autocomplete_fields = ["dataset"]
+
+
+# Licenses change state only through services (ledger entries, events): read-only here.
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(License)
+class LicenseAdmin(ReadOnlyAdmin):
+    list_display = ["id", "organization", "version", "status", "starts_at", "ends_at"]
+    list_filter = ["status"]
+    search_fields = ["id", "organization__name", "version__dataset__title", "source"]
+
+
+@admin.register(Certificate)
+class CertificateAdmin(ReadOnlyAdmin):
+    list_display = ["id", "license", "issued_at"]
+    search_fields = ["id", "license__id"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "license", "data_file", "fingerprint_method", "size_bytes"]
+    list_filter = ["fingerprint_method"]
+    search_fields = ["license__id"]
+
+
+@admin.register(Download)
+class DownloadAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "license", "path", "user", "bytes_sent", "byte_range"]
+    search_fields = ["license__id", "path"]

@@ -5,9 +5,9 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.ids import PublicIdField
-from accounts.models import Organization
+from accounts.models import Organization, User
 from licensing.money import SUPPORTED_CURRENCIES
-from provenance.models import Dataset, canonical_json
+from provenance.models import DataFile, Dataset, DatasetVersion, canonical_json
 
 
 class Use(models.TextChoices):
@@ -152,3 +152,130 @@ class LicenseOption(LicenseTerms):
 
     def __str__(self) -> str:
         return f"{self.name} for {self.dataset}"
+
+
+# --- Licenses, certificates and deliveries -----------------------------------------------
+
+
+class License(models.Model):
+    """A buyer organization's entitlement to one dataset version under frozen terms."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        SUSPENDED = "suspended", "Suspended"
+        REVOKED = "revoked", "Revoked"
+
+    id = PublicIdField(prefix="lic")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="licenses", help_text="The licensee."
+    )
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="licenses")
+    terms = models.JSONField(help_text="The terms as agreed, frozen.")
+    terms_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+    source = models.CharField(
+        max_length=60,
+        unique=True,
+        help_text="What granted it, e.g. `order:ord_...`: one license per order, at most.",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty for perpetual.")
+    created_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="licensing_license_ends_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status"], name="licensing_license_org_status"),
+            models.Index(fields=["status", "ends_at"], name="licensing_license_status_ends"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def is_expired(self, now) -> bool:
+        return self.ends_at is not None and self.ends_at <= now
+
+
+class Certificate(models.Model):
+    """The platform's signed statement that a license exists, in the shared signed envelope."""
+
+    id = PublicIdField(prefix="cert")
+    license = models.OneToOneField(License, on_delete=models.PROTECT, related_name="certificate")
+    envelope = models.JSONField(help_text='{"payload", "kid", "signature"}')
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-issued_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Certificate {self.pk} of {self.license_id}"
+
+
+class Delivery(models.Model):
+    """One file as delivered to one license: fingerprinted bytes, so a leak traces back."""
+
+    id = PublicIdField(prefix="dlv")
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="deliveries")
+    data_file = models.ForeignKey(DataFile, on_delete=models.PROTECT, related_name="deliveries")
+    fingerprint_method = models.CharField(
+        max_length=24, help_text="How the bytes were marked: text-eol, png-text or none."
+    )
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the bytes as delivered.")
+    size_bytes = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["license", "data_file__path", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "data_file"], name="licensing_delivery_one_per_file"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.data_file.path} for {self.license_id}"
+
+
+class Download(models.Model):
+    """An audit row for every download of a licensed file or archive."""
+
+    class Kind(models.TextChoices):
+        FILE = "file", "Single file"
+        ARCHIVE = "archive", "Whole version as ZIP"
+
+    id = PublicIdField(prefix="dl")
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="downloads")
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.PROTECT, related_name="downloads"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FILE)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="downloads"
+    )
+    path = models.CharField(max_length=1024)
+    byte_range = models.CharField(max_length=64, blank=True, help_text="The Range asked for.")
+    bytes_sent = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["license", "-created_at"], name="licensing_download_lic_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.bytes_sent} bytes)"

@@ -39,3 +39,12 @@ def parse_major(text: str, currency: str) -> int:
     if len(fraction) > places:
         raise ValueError(f"{currency} amounts have at most {places} decimal places.")
     return int(whole or "0") * 10**places + int(fraction.ljust(places, "0") or "0")
+
+
+def split_fee(amount_minor: int, fee_bps: int) -> tuple[int, int]:
+    """`(platform_fee, creator_share)` of an amount; the fee rounds down, the creator gets the
+    remainder, so the parts always sum to the amount exactly."""
+    if amount_minor < 0 or not 0 <= fee_bps <= 10_000:
+        raise ValueError("amount must be >= 0 and the fee between 0 and 10,000 basis points")
+    fee = amount_minor * fee_bps // 10_000
+    return fee, amount_minor - fee

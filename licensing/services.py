@@ -1,16 +1,32 @@
-"""Use cases of licensing: terms and list-price license options."""
+"""Use cases of licensing: terms, list-price license options, licenses and their deliveries."""
 
-from datetime import datetime
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.errors import InvalidInput, NotFound
-from accounts.models import Organization, User
-from licensing.models import LicenseOption, LicenseTemplate, PriceModel, Use
+from accounts.errors import Conflict, InvalidInput, NotFound
+from accounts.models import Event, Organization, User
+from accounts.services import emit_event
+from licensing import fingerprint
+from licensing.models import (
+    Certificate,
+    Delivery,
+    Download,
+    License,
+    LicenseOption,
+    LicenseTemplate,
+    PriceModel,
+    Use,
+)
 from licensing.money import SUPPORTED_CURRENCIES
-from provenance.models import Dataset
+from provenance import storage
+from provenance.models import DataFile, Dataset, DatasetVersion, canonical_json
 from provenance.services import record_event
+from provenance.signing import sign_payload, verify_envelope
 
 _ISO_COUNTRY_LENGTH = 2
 
@@ -200,3 +216,308 @@ def set_license_option_active(
                 now=now,
             )
     return LicenseOption.objects.get(pk=option.pk)
+
+
+# --- Licenses: grant, status changes, certificates, deliveries ---------------------------
+
+
+def _license_event(license: License, *, action: str, actor, now, payload=None) -> None:
+    record_event(
+        action=action,
+        subject_type="license",
+        subject_id=license.pk,
+        actor=actor,
+        organization=license.organization,
+        payload={"status": license.status, **(payload or {})},
+        now=now,
+    )
+
+
+def grant_license(
+    *,
+    organization: Organization,
+    version: DatasetVersion,
+    terms: dict,
+    source: str,
+    actor: User | None = None,
+    now: datetime | None = None,
+) -> License:
+    """Grant `organization` a license to `version` under frozen `terms`.
+
+    `source` names what grants it (`order:ord_...`); granting twice for one source returns the
+    first license (a unique constraint is the last line of defence). Writes `license.granted`
+    to the ledger and emits the `license.granted` event.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        existing = License.objects.filter(source=source).first()
+        if existing is not None:
+            return existing
+        term_days = terms.get("term_days")
+        license = License(
+            organization=organization,
+            version=version,
+            terms=terms,
+            terms_sha256=hashlib.sha256(canonical_json(terms)).hexdigest(),
+            source=source,
+            starts_at=now,
+            ends_at=now + timedelta(days=term_days) if term_days else None,
+            created_at=now,
+            status_changed_at=now,
+        )
+        license.full_clean()
+        license.save(force_insert=True)
+        _license_event(
+            license,
+            action="license.granted",
+            actor=actor,
+            now=now,
+            payload={
+                "version": version.pk,
+                "terms_sha256": license.terms_sha256,
+                "source": source,
+            },
+        )
+        emit_event(
+            organization=organization,
+            type=Event.Type.LICENSE_GRANTED,
+            data={"license": license.pk, "version": version.pk, "status": license.status},
+            now=now,
+        )
+    return license
+
+
+# Which statuses each status may move to.
+LICENSE_TRANSITIONS = {
+    License.Status.ACTIVE: {
+        License.Status.SUSPENDED,
+        License.Status.REVOKED,
+        License.Status.EXPIRED,
+    },
+    License.Status.SUSPENDED: {
+        License.Status.ACTIVE,
+        License.Status.REVOKED,
+        License.Status.EXPIRED,
+    },
+    License.Status.EXPIRED: {License.Status.REVOKED},
+    License.Status.REVOKED: set(),
+}
+_STATUS_EVENTS = {
+    License.Status.SUSPENDED: Event.Type.LICENSE_SUSPENDED,
+    License.Status.REVOKED: Event.Type.LICENSE_REVOKED,
+}
+
+
+def change_license_status(
+    *,
+    license: License,
+    status: str,
+    reason: str,
+    actor: User | None = None,
+    now: datetime | None = None,
+) -> License:
+    """Move a license to `status` (suspend, reinstate, revoke, expire), with a reason.
+
+    A license already in `status` is returned unchanged, so repeated triggers are harmless.
+    Raises Conflict for a move the table forbids (a revoked license never comes back).
+    Writes `license.<status>` to the ledger and emits suspended/revoked events.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        license = License.objects.select_for_update().get(pk=license.pk)
+        if license.status == status:
+            return license
+        if status not in LICENSE_TRANSITIONS[License.Status(license.status)]:
+            raise Conflict(f"A {license.status} license cannot become {status}.")
+        before = license.status
+        license.status = status
+        license.status_reason = reason[:300]
+        license.status_changed_at = now
+        license.save(update_fields=["status", "status_reason", "status_changed_at"])
+        action = "license.reinstated" if status == License.Status.ACTIVE else f"license.{status}"
+        _license_event(
+            license, action=action, actor=actor, now=now, payload={"from": before, "reason": reason}
+        )
+        if status in _STATUS_EVENTS:
+            emit_event(
+                organization=license.organization,
+                type=_STATUS_EVENTS[status],
+                data={"license": license.pk, "status": status, "reason": reason},
+                now=now,
+            )
+    return license
+
+
+def expire_licenses(*, now: datetime | None = None) -> int:
+    """Expire every active or suspended license whose term has ended. Returns how many."""
+    now = now or timezone.now()
+    due = License.objects.filter(
+        status__in=[License.Status.ACTIVE, License.Status.SUSPENDED], ends_at__lte=now
+    ).values_list("pk", flat=True)
+    count = 0
+    for license_id in list(due):
+        license = License.objects.get(pk=license_id)
+        if license.is_expired(now) and license.status != License.Status.EXPIRED:
+            change_license_status(
+                license=license, status=License.Status.EXPIRED, reason="The term ended.", now=now
+            )
+            count += 1
+    return count
+
+
+def certificate_payload(license: License) -> dict:
+    version = license.version
+    dataset = version.dataset
+    return {
+        "type": "wellspring.license-certificate",
+        "format_version": 1,
+        "license_id": license.pk,
+        "issuer": settings.PLATFORM_NAME,
+        "licensee": {"organization": license.organization.slug, "name": license.organization.name},
+        "licensor": {"organization": dataset.organization.slug, "name": dataset.organization.name},
+        "dataset": {"slug": dataset.slug, "title": dataset.title},
+        "dataset_version": {
+            "id": version.pk,
+            "number": version.number,
+            "merkle_root": version.merkle_root,
+        },
+        "terms": license.terms,
+        "terms_sha256": license.terms_sha256,
+        "issued_at": license.starts_at.isoformat(),
+        "starts_at": license.starts_at.isoformat(),
+        "expires_at": license.ends_at.isoformat() if license.ends_at else None,
+    }
+
+
+def issue_certificate(*, license: License, now: datetime | None = None) -> Certificate:
+    """Sign the license's certificate; a license has one, so issuing twice returns it.
+
+    Writes `license.certificate_issued` to the ledger.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        license = (
+            License.objects.select_for_update()
+            .select_related("organization", "version__dataset__organization")
+            .get(pk=license.pk)
+        )
+        existing = Certificate.objects.filter(license=license).first()
+        if existing is not None:
+            return existing
+        certificate = Certificate.objects.create(
+            license=license, envelope=sign_payload(certificate_payload(license)), issued_at=now
+        )
+        _license_event(
+            license,
+            action="license.certificate_issued",
+            actor=None,
+            now=now,
+            payload={"certificate": certificate.pk},
+        )
+    return certificate
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """What a verifier learns: is the signature genuine, and is the license still active."""
+
+    signature_valid: bool
+    license_id: str | None
+    license_status: str | None
+    is_active: bool
+    message: str
+
+
+def verify_certificate(
+    *, envelope: dict | None = None, license_id: str | None = None, now: datetime | None = None
+) -> CertificateCheck:
+    """Check a certificate envelope (or the certificate of a license id) against the platform key
+    and the license's current status. Reads only; never raises for bad input.
+    """
+    now = now or timezone.now()
+    if envelope is None and license_id:
+        certificate = Certificate.objects.filter(license_id=license_id).first()
+        envelope = certificate.envelope if certificate else None
+        if envelope is None:
+            return CertificateCheck(False, None, None, False, "No certificate for that license.")
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("payload"), dict):
+        return CertificateCheck(False, None, None, False, "That is not a certificate envelope.")
+    if not verify_envelope(envelope):
+        return CertificateCheck(
+            False, None, None, False, "The signature is not valid: this certificate is not genuine."
+        )
+    license_id = str(envelope["payload"].get("license_id") or "")
+    license = License.objects.filter(pk=license_id).first()
+    if license is None:
+        return CertificateCheck(True, license_id, None, False, "Genuine, but no such license.")
+    if license.status == License.Status.ACTIVE and license.is_expired(now):
+        status = License.Status.EXPIRED.value
+    else:
+        status = license.status
+    is_active = status == License.Status.ACTIVE
+    message = (
+        "Valid and active."
+        if is_active
+        else f"The signature is valid, but the license is {status}."
+    )
+    return CertificateCheck(True, license_id, status, is_active, message)
+
+
+def build_deliveries(*, license: License, now: datetime | None = None) -> list[Delivery]:
+    """Fingerprint every file of the licensed version for this license and record each
+    delivered file's SHA-256 and size. Files already delivered are skipped, so a rerun after a
+    crash finishes the job without duplicates.
+    """
+    now = now or timezone.now()
+    done = set(Delivery.objects.filter(license=license).values_list("data_file_id", flat=True))
+    opener = storage.stream_opener()
+    for data_file in DataFile.objects.filter(version_id=license.version_id).order_by("path", "pk"):
+        if data_file.pk in done:
+            continue
+        method = fingerprint.method_for(path=data_file.path, media_type=data_file.media_type)
+        with opener(data_file.storage_name) as stream:
+            sha256, size = fingerprint.digest(method, license.pk, _chunks(stream))
+        try:
+            with transaction.atomic():
+                Delivery.objects.create(
+                    license=license,
+                    data_file=data_file,
+                    fingerprint_method=method,
+                    sha256=sha256,
+                    size_bytes=size,
+                    created_at=now,
+                )
+        except IntegrityError:
+            pass  # a concurrent run delivered it first
+    return list(Delivery.objects.filter(license=license).select_related("data_file"))
+
+
+def _chunks(stream, size: int = 1024 * 1024):
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            return
+        yield chunk
+
+
+def record_download(
+    *,
+    license: License,
+    delivery: Delivery | None,
+    user: User | None,
+    path: str,
+    bytes_sent: int,
+    byte_range: str = "",
+    now: datetime | None = None,
+) -> Download:
+    """Log one download (file or archive) for the buyer's and the creator's audit views."""
+    return Download.objects.create(
+        license=license,
+        delivery=delivery,
+        kind=Download.Kind.FILE if delivery else Download.Kind.ARCHIVE,
+        user=user if user is not None and user.is_authenticated else None,
+        path=path[:1024],
+        bytes_sent=bytes_sent,
+        byte_range=byte_range[:64],
+        created_at=now or timezone.now(),
+    )

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from marketplace.models import Listing
+from marketplace.models import Invoice, Listing, Order, StripeEvent
 
 
 @admin.register(Listing)
@@ -10,3 +10,27 @@ class ListingAdmin(admin.ModelAdmin):
     search_fields = ["dataset__title", "dataset__slug", "id"]
     raw_id_fields = ["version"]
     autocomplete_fields = ["dataset"]
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "organization", "version", "status", "amount_minor", "currency"]
+    list_filter = ["status", "payment_method", "currency"]
+    search_fields = ["id", "organization__name", "po_number", "stripe_payment_intent_id"]
+    readonly_fields = [field.name for field in Order._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "type", "received_at", "processed_at", "deliveries"]
+    list_filter = ["type"]
+    search_fields = ["id"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["number", "order", "issued_at", "due_at", "paid_at"]
+    search_fields = ["number", "order__id", "order__po_number"]

@@ -1,7 +1,10 @@
 from django.db import models
 from django.utils import timezone
 
+from accounts.errors import Conflict
 from accounts.ids import PublicIdField
+from accounts.models import Organization, User
+from licensing.models import License, LicenseOption
 from provenance.models import Dataset, DatasetVersion
 
 
@@ -36,3 +39,199 @@ class Listing(models.Model):
     @property
     def is_public(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+
+# --- Checkout: orders, Stripe events, invoices -------------------------------------------
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+    title = "The order cannot move to that state"
+
+
+class Order(models.Model):
+    """A buyer organization's purchase of one dataset version under frozen terms."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        PAID = "paid", "Paid"
+        FULFILLED = "fulfilled", "Fulfilled"
+        CANCELED = "canceled", "Canceled"
+        EXPIRED = "expired", "Expired"
+        REFUNDED = "refunded", "Refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    class PaymentMethod(models.TextChoices):
+        CARD = "card", "Card (Stripe)"
+        INVOICE = "invoice", "Invoice (purchase order)"
+
+    # Which states each state may move to; anything else raises IllegalTransition.
+    TRANSITIONS = {
+        Status.PENDING: {Status.PAID, Status.CANCELED, Status.EXPIRED},
+        Status.PAID: {
+            Status.FULFILLED,
+            Status.REFUNDED,
+            Status.PARTIALLY_REFUNDED,
+            Status.DISPUTED,
+        },
+        Status.FULFILLED: {Status.REFUNDED, Status.PARTIALLY_REFUNDED, Status.DISPUTED},
+        Status.PARTIALLY_REFUNDED: {
+            Status.PARTIALLY_REFUNDED,
+            Status.REFUNDED,
+            Status.DISPUTED,
+        },
+        Status.DISPUTED: {Status.FULFILLED, Status.REFUNDED, Status.PARTIALLY_REFUNDED},
+        Status.CANCELED: set(),
+        Status.EXPIRED: set(),
+        Status.REFUNDED: set(),
+    }
+    OPEN_STATES = (Status.PENDING,)
+    PAID_STATES = (
+        Status.PAID,
+        Status.FULFILLED,
+        Status.PARTIALLY_REFUNDED,
+        Status.DISPUTED,
+    )
+
+    id = PublicIdField(prefix="ord")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="orders", help_text="The buyer."
+    )
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="orders")
+    option = models.ForeignKey(
+        LicenseOption, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    terms = models.JSONField(help_text="The terms bought, frozen at checkout.")
+    terms_sha256 = models.CharField(max_length=64)
+    is_exclusive = models.BooleanField(default=False)
+    amount_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    platform_fee_minor = models.PositiveBigIntegerField()
+    creator_share_minor = models.PositiveBigIntegerField()
+    refunded_minor = models.PositiveBigIntegerField(default=0)
+    payment_method = models.CharField(
+        max_length=16, choices=PaymentMethod.choices, default=PaymentMethod.CARD
+    )
+    po_number = models.CharField(max_length=64, blank=True)
+    billing_company = models.CharField(max_length=200, blank=True)
+    billing_address = models.TextField(blank=True)
+    billing_vat_id = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    license = models.OneToOneField(
+        License, null=True, blank=True, on_delete=models.PROTECT, related_name="order"
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(help_text="An unpaid order expires and frees its hold.")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    amount_minor=models.F("platform_fee_minor") + models.F("creator_share_minor")
+                ),
+                name="marketplace_order_fee_plus_share_is_amount",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refunded_minor__lte=models.F("amount_minor")),
+                name="marketplace_order_refund_within_amount",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~models.Q(stripe_payment_intent_id=""),
+                name="marketplace_order_unique_payment_intent",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="marketplace_order_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="marketplace_order_status_exp"),
+            models.Index(fields=["organization", "-created_at"], name="marketplace_order_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.pk
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+    def move_to(self, status: str) -> None:
+        """Change the status in memory; raises IllegalTransition when the table forbids it."""
+        if not self.can_move_to(status):
+            raise IllegalTransition(
+                f"An order that is {self.get_status_display().lower()} cannot become "
+                f"{self.Status(status).label.lower()}."
+            )
+        self.status = status
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status in self.PAID_STATES or self.status == self.Status.REFUNDED
+
+    @property
+    def refundable_minor(self) -> int:
+        return self.amount_minor - self.refunded_minor
+
+
+class StripeEvent(models.Model):
+    """A Stripe webhook event, stored once by its id before anything acts on it."""
+
+    id = models.CharField(max_length=255, primary_key=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=1, help_text="Times Stripe sent it.")
+
+    class Meta:
+        ordering = ["-received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class InvoiceCounter(models.Model):
+    """The last invoice number used in a year; locked while a number is drawn."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    """A numbered invoice for an order paid by purchase order."""
+
+    id = PublicIdField(prefix="inv")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="invoice")
+    number = models.CharField(max_length=32, unique=True)
+    year = models.PositiveIntegerField()
+    sequence = models.PositiveIntegerField()
+    stripe_invoice_id = models.CharField(max_length=255, blank=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "sequence"], name="marketplace_invoice_unique_sequence"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number

@@ -182,6 +182,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
     # Checkout (issue 7): unpaid orders, lost webhooks, ended terms.
+    "expire-orders": {"task": "marketplace.tasks.expire_orders_task", "schedule": 300.0},
+    "reconcile-orders": {"task": "marketplace.tasks.reconcile_orders_task", "schedule": 600.0},
     "expire-licenses": {"task": "licensing.tasks.expire_licenses_task", "schedule": 3600.0},
 }
 

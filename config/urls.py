@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.views import healthz
 from marketplace.views.catalog import home
+from marketplace.views.webhooks import stripe_webhook
 from provenance.views import jwks_view
 
 admin.site.site_header = "Wellspring administration"
@@ -18,6 +19,7 @@ urlpatterns = [
     path("creator/", include("marketplace.urls.creator")),
     path("library/", include("marketplace.urls.library")),
     path("review/", include("marketplace.urls.review")),
+    path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -180,3 +180,39 @@ def make_listing(cast):
         return publish_listing(actor=cast.reviewer, version=version)
 
     return make
+
+
+# --- Stripe: a real localstripe on a free port (checkout, issue 7) ---
+
+
+@pytest.fixture(scope="session")
+def localstripe_url():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers import free_port, wait_for_port
+
+    port = free_port()
+    exe = Path(sys.executable).with_name("localstripe")
+    proc = subprocess.Popen(
+        [str(exe), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_settings(settings, localstripe_url):
+    """Settings pointing the Stripe gateway at the session's localstripe."""
+    settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
+    settings.STRIPE_API_BASE = localstripe_url
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_tests"
+    settings.STRIPE_TEST_MODE = True
+    return settings

@@ -209,7 +209,10 @@ def test_staff_refunds_in_part_then_in_full(cast, option, django_capture_on_comm
 # --- Webhooks ---------------------------------------------------------------------------
 
 
-def post_event(client, event, secret="whsec_tests", timestamp=None):
+WEBHOOK_SECRET = "whsec_tests"
+
+
+def post_event(client, event, secret=WEBHOOK_SECRET, timestamp=None):
     body, signature = signed_stripe_event(event, secret, timestamp)
     return client.post(
         "/stripe/webhook/", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature

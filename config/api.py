@@ -1,8 +1,10 @@
 """The API v1 router: every app's viewsets, mounted under /api/v1/."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from marketplace.api import ListingViewSet
+from licensing.api import CertificateVerifyView, LicenseViewSet
+from marketplace.api import ListingViewSet, OrderViewSet
 from provenance.api import DatasetViewSet, UploadViewSet, VersionViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -14,4 +16,11 @@ router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("versions", VersionViewSet, basename="version")
 router.register("uploads", UploadViewSet, basename="upload")
 
-urlpatterns = router.urls
+# --- Checkout and licenses (marketplace, licensing) ---
+router.register("orders", OrderViewSet, basename="order")
+router.register("licenses", LicenseViewSet, basename="license")
+
+urlpatterns = [
+    *router.urls,
+    path("certificates/verify/", CertificateVerifyView.as_view(), name="certificate-verify"),
+]

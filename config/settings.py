@@ -358,6 +358,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        # Checkout and licenses (issue 7)
+        "OrderStatusEnum": "marketplace.models.Order.Status",
+        "LicenseStatusEnum": "licensing.models.License.Status",
+        "VersionStatusEnum": "provenance.models.DatasetVersion.Status",
+    },
 }
 API_PAGE_SIZE_MAX = 100
 

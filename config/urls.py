@@ -20,6 +20,7 @@ urlpatterns = [
     path("library/", include("marketplace.urls.library")),
     path("review/", include("marketplace.urls.review")),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
+    path("downloads/", include("licensing.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,20 +1,24 @@
 """The catalog API: read-only listings for procurement systems."""
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import serializers, viewsets
-from rest_framework.permissions import AllowAny
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
 
-from accounts.rest import HasScope
+from accounts.errors import NotFound
+from accounts.rest import HasOrganization, HasScope, request_organization
 from licensing.models import LicenseOption, Use
 from licensing.money import SUPPORTED_CURRENCIES, parse_major
-from marketplace import selectors
-from marketplace.models import Listing
+from marketplace import selectors, services
+from marketplace.models import Listing, Order
 from provenance.models import Dataset
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
@@ -202,3 +206,213 @@ class ListingViewSet(viewsets.ReadOnlyModelViewSet):
         if listing is None:
             raise Http404("No published listing has this slug.")
         return listing
+
+
+# --- Orders (checkout) ---------------------------------------------------------------------
+
+
+class InvoiceSummarySerializer(serializers.Serializer):
+    number = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    pdf_url = serializers.CharField()
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    amount = serializers.SerializerMethodField()
+    platform_fee = serializers.SerializerMethodField()
+    creator_share = serializers.SerializerMethodField()
+    refunded = serializers.SerializerMethodField()
+    version = serializers.CharField(source="version_id")
+    option = serializers.CharField(source="option_id", allow_null=True)
+    license = serializers.CharField(source="license_id", allow_null=True)
+    invoice = serializers.SerializerMethodField()
+    payment_state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "version",
+            "option",
+            "terms",
+            "terms_sha256",
+            "amount",
+            "platform_fee",
+            "creator_share",
+            "refunded",
+            "payment_method",
+            "payment_state",
+            "po_number",
+            "billing_company",
+            "billing_address",
+            "billing_vat_id",
+            "license",
+            "invoice",
+            "created_at",
+            "expires_at",
+            "paid_at",
+        ]
+
+    def _money(self, amount: int, order: Order) -> dict:
+        return {"amount_minor": amount, "currency": order.currency}
+
+    @extend_schema_field(MoneySerializer)
+    def get_amount(self, order) -> dict:
+        return self._money(order.amount_minor, order)
+
+    @extend_schema_field(MoneySerializer)
+    def get_platform_fee(self, order) -> dict:
+        return self._money(order.platform_fee_minor, order)
+
+    @extend_schema_field(MoneySerializer)
+    def get_creator_share(self, order) -> dict:
+        return self._money(order.creator_share_minor, order)
+
+    @extend_schema_field(MoneySerializer)
+    def get_refunded(self, order) -> dict:
+        return self._money(order.refunded_minor, order)
+
+    @extend_schema_field(InvoiceSummarySerializer(allow_null=True))
+    def get_invoice(self, order) -> dict | None:
+        invoice = getattr(order, "invoice", None) if order.payment_method == "invoice" else None
+        if invoice is None:
+            return None
+        return {
+            "number": invoice.number,
+            "issued_at": invoice.issued_at,
+            "due_at": invoice.due_at,
+            "paid_at": invoice.paid_at,
+            "pdf_url": f"/library/orders/{order.pk}/invoice.pdf",
+        }
+
+    def get_payment_state(self, order) -> str:
+        """`awaiting_payment`, `paid`, `refunded`, `partially_refunded`, `disputed` or `closed`."""
+        if order.status == Order.Status.PENDING:
+            return "awaiting_payment"
+        if order.status in (Order.Status.PAID, Order.Status.FULFILLED):
+            return "paid"
+        if order.status in (Order.Status.CANCELED, Order.Status.EXPIRED):
+            return "closed"
+        return order.status
+
+
+class CardPaymentSerializer(serializers.Serializer):
+    client_secret = serializers.CharField(help_text="Confirm it with Stripe.js.")
+    publishable_key = serializers.CharField()
+    test_mode = serializers.BooleanField()
+
+
+class CreatedOrderSerializer(OrderSerializer):
+    card_payment = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "card_payment"]
+
+    @extend_schema_field(CardPaymentSerializer(allow_null=True))
+    def get_card_payment(self, order) -> dict | None:
+        return self.context.get("card_payment")
+
+
+class OrderInputSerializer(serializers.Serializer):
+    option = serializers.CharField(
+        required=False, help_text="A license option id (`opt_...`) of a published listing."
+    )
+    payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices, default="card")
+    po_number = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    billing_company = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+    billing_address = serializers.CharField(required=False, allow_blank=True, default="")
+    billing_vat_id = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default=""
+    )
+
+    def validate(self, data):
+        if not data.get("option"):
+            raise serializers.ValidationError({"option": ["Name the license option to buy."]})
+        return data
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="orders_list",
+        summary="Your organization's orders, newest first",
+        responses={200: OrderSerializer(many=True)},
+    ),
+    retrieve=extend_schema(
+        operation_id="orders_retrieve",
+        summary="One order, with its payment state",
+        responses={200: OrderSerializer, 404: PROBLEM},
+    ),
+)
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The caller organization's orders. Another organization's order answers 404."""
+
+    serializer_class = OrderSerializer
+    permission_classes = [IsAuthenticated, HasScope, HasOrganization]
+    required_scopes = {"GET": "licenses:read", "POST": "orders:write"}
+    lookup_value_regex = r"[a-z]+_[0-9a-z]+"
+
+    def get_queryset(self):
+        return selectors.orders_of(organization=request_organization(self.request))
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary="Place an order for a license option (card or invoice)",
+        description="Card orders return a PaymentIntent `client_secret` to confirm with "
+        "Stripe.js; the license is granted when Stripe reports the payment. Invoice orders need "
+        "`po_number` and `billing_company`; the license is granted when the invoice is paid. "
+        "Send an `Idempotency-Key` header: a retry returns the first order.",
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Any unique string; a retried request returns the first order.",
+            )
+        ],
+        request=OrderInputSerializer,
+        responses={
+            201: CreatedOrderSerializer,
+            200: CreatedOrderSerializer,
+            400: PROBLEM,
+            403: PROBLEM,
+            404: PROBLEM,
+            409: PROBLEM,
+        },
+    )
+    def create(self, request):
+        serializer = OrderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        organization = request_organization(request)
+        option = LicenseOption.objects.filter(pk=data.pop("option"), is_active=True).first()
+        if option is None:
+            raise NotFound("No such license option on sale.")
+        key = request.headers.get("Idempotency-Key", "")
+        existing = (
+            Order.objects.filter(organization=organization, idempotency_key=key).exists()
+            if key
+            else False
+        )
+        order = services.create_order(
+            actor=request.user,
+            organization=organization,
+            option=option,
+            idempotency_key=key,
+            **data,
+        )
+        card_payment = None
+        if order.payment_method == Order.PaymentMethod.CARD and order.status == "pending":
+            card_payment = {
+                "client_secret": services.start_card_payment(order=order),
+                "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+                "test_mode": settings.STRIPE_TEST_MODE,
+            }
+        order.refresh_from_db()
+        body = CreatedOrderSerializer(order, context={"card_payment": card_payment}).data
+        return Response(body, status=status.HTTP_200_OK if existing else status.HTTP_201_CREATED)

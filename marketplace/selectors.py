@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from licensing.models import LicenseOption, Use
-from marketplace.models import Listing
+from marketplace.models import Listing, Order
 from provenance.models import Dataset
 
 SORTS = {
@@ -90,3 +90,36 @@ def permitted_uses_of(listing: Listing) -> list[str]:
 
 def recent_listings(*, limit: int = 6) -> QuerySet[Listing]:
     return public_listings().order_by("-published_at", "id")[:limit]
+
+
+# --- Checkout ----------------------------------------------------------------------------
+
+
+def orders_of(*, organization) -> QuerySet[Order]:
+    """The buyer organization's orders, newest first."""
+    return (
+        Order.objects.filter(organization=organization)
+        .select_related("version__dataset", "option", "invoice", "license")
+        .order_by("-created_at", "id")
+    )
+
+
+def order_of(*, organization, order_id: str) -> Order | None:
+    return orders_of(organization=organization).filter(pk=order_id).first()
+
+
+def sales_of(*, organization) -> QuerySet[Order]:
+    """Paid orders for the creator organization's datasets."""
+    return (
+        Order.objects.filter(version__dataset__organization=organization)
+        .exclude(status__in=[Order.Status.PENDING, Order.Status.CANCELED, Order.Status.EXPIRED])
+        .select_related("organization", "version__dataset", "license")
+        .order_by("-paid_at", "id")
+    )
+
+
+def orders_for_staff(*, status: str = "") -> QuerySet[Order]:
+    orders = Order.objects.select_related("organization", "version__dataset", "invoice")
+    if status:
+        orders = orders.filter(status=status)
+    return orders.order_by("-created_at", "id")

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.views import healthz
 from marketplace.views.catalog import home
+from marketplace.views.checkout import checkout, verify
 from marketplace.views.webhooks import stripe_webhook
 from provenance.views import jwks_view
 
@@ -21,6 +22,8 @@ urlpatterns = [
     path("review/", include("marketplace.urls.review")),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     path("downloads/", include("licensing.urls")),
+    path("checkout/<str:option_id>/", checkout, name="checkout"),
+    path("verify/", verify, name="verify"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -357,3 +357,43 @@ class TemplateChoiceForm(forms.Form):
         super().__init__(*args, **kwargs)
         if templates is not None:
             self.fields["template"].queryset = templates
+
+
+# --- Checkout (issue 7) ------------------------------------------------------------------
+
+TEST_CARDS = [
+    ("4242424242424242", "4242 4242 4242 4242: succeeds"),
+    ("pm_card_chargeCustomerFail", "A card that is declined"),
+]
+
+
+class CheckoutForm(forms.Form):
+    payment_method = forms.ChoiceField(
+        choices=[("card", "Card"), ("invoice", "Invoice (purchase order)")],
+        widget=forms.RadioSelect,
+        initial="card",
+    )
+    test_card = forms.ChoiceField(
+        choices=TEST_CARDS, required=False, label="Test card", help_text="Test mode: no real money."
+    )
+    po_number = forms.CharField(max_length=64, required=False, label="PO number")
+    billing_company = forms.CharField(max_length=200, required=False, label="Billing company")
+    billing_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    billing_vat_id = forms.CharField(max_length=32, required=False, label="VAT ID")
+    checkout_token = forms.CharField(widget=forms.HiddenInput)
+
+
+class RefundForm(forms.Form):
+    amount = forms.CharField(
+        required=False, help_text="Leave empty to refund everything that is left."
+    )
+    reason = forms.CharField(max_length=300, required=False)
+
+
+class VerifyForm(forms.Form):
+    certificate = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text="Paste the certificate JSON, or give a license id below.",
+    )
+    license_id = forms.CharField(max_length=40, required=False, label="License id")

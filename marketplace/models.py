@@ -181,6 +181,10 @@ class Order(models.Model):
         return self.status in self.PAID_STATES or self.status == self.Status.REFUNDED
 
     @property
+    def is_refundable(self) -> bool:
+        return self.status in self.PAID_STATES
+
+    @property
     def refundable_minor(self) -> int:
         return self.amount_minor - self.refunded_minor
 

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from marketplace.views import creator
+from marketplace.views import checkout, creator
 
 app_name = "creator"
 
 urlpatterns = [
     path("", creator.home, name="home"),
+    path("sales/", checkout.sales, name="sales"),  # checkout (issue 7)
     path("datasets/new/", creator.dataset_new, name="dataset-new"),
     path("datasets/<str:dataset_id>/", creator.dataset_detail, name="dataset"),
     path("datasets/<str:dataset_id>/edit/", creator.dataset_edit, name="dataset-edit"),

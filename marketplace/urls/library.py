@@ -1,9 +1,20 @@
 from django.urls import path
 
-from marketplace.views import library
+from marketplace.views import checkout, library
 
 app_name = "library"
 
 urlpatterns = [
     path("", library.home, name="home"),
+    # Checkout (issue 7): orders, licenses, certificates
+    path("orders/", checkout.orders, name="orders"),
+    path("orders/<str:order_id>/", checkout.order_detail, name="order"),
+    path("orders/<str:order_id>/invoice.pdf", checkout.order_invoice, name="order-invoice"),
+    path("licenses/", checkout.licenses, name="licenses"),
+    path("licenses/<str:license_id>/", checkout.license_detail, name="license"),
+    path(
+        "licenses/<str:license_id>/certificate.<str:fmt>",
+        checkout.license_certificate,
+        name="license-certificate",
+    ),
 ]

@@ -227,3 +227,60 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} for {self.organization}"
+
+
+class ApiKeyCall(models.Model):
+    """One request made with an API key, shown to the organization's owners beside the key.
+
+    Kept for API_CALL_RETENTION_DAYS; pruned by a periodic task.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="calls")
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300)
+    status = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["api_key", "-created_at"], name="accounts_apikeycall_key_time"),
+            models.Index(fields=["created_at"], name="accounts_apikeycall_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a creating POST sent with an `Idempotency-Key`, kept for 24 hours.
+
+    `fingerprint` is a SHA-256 over method, path and body: the same key with another request is
+    refused. `status` is null while the first request is still being processed.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"], name="accounts_idempotencyrecord_unique_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="accounts_idempotency_time")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status or 'in progress'})"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status is not None

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import ApiKey, Membership, Organization, User
+from accounts.models import ApiKey, ApiKeyCall, Membership, Organization, User
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
@@ -40,4 +40,13 @@ def api_keys(*, organization: Organization) -> QuerySet[ApiKey]:
         ApiKey.objects.filter(organization=organization)
         .select_related("created_by")
         .order_by("-created_at", "id")
+    )
+
+
+def recent_api_key_calls(*, organization: Organization, limit: int = 50) -> list[ApiKeyCall]:
+    """The organization's latest API key calls, newest first, with their keys."""
+    return list(
+        ApiKeyCall.objects.filter(api_key__organization=organization)
+        .select_related("api_key")
+        .order_by("-created_at", "-id")[:limit]
     )

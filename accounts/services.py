@@ -12,7 +12,18 @@ from django.utils.text import slugify
 
 from accounts.errors import InvalidInput, NotFound, PermissionDenied
 from accounts.ids import random_base32
-from accounts.models import ApiKey, Event, Membership, Organization, User, normalize_email
+from django.conf import settings
+
+from accounts.models import (
+    ApiKey,
+    ApiKeyCall,
+    Event,
+    IdempotencyRecord,
+    Membership,
+    Organization,
+    User,
+    normalize_email,
+)
 from accounts.selectors import membership_in
 
 logger = logging.getLogger(__name__)
@@ -255,3 +266,31 @@ def emit_event(
     return Event.objects.create(
         organization=organization, type=type, data=data, created_at=now or timezone.now()
     )
+
+
+def record_api_key_call(
+    *, api_key: ApiKey, method: str, path: str, status: int, now: datetime | None = None
+) -> ApiKeyCall:
+    """Log one request made with the key, for its organization's owners to see."""
+    return ApiKeyCall.objects.create(
+        api_key=api_key,
+        method=method[:10],
+        path=path[:300],
+        status=status,
+        created_at=now or timezone.now(),
+    )
+
+
+def prune_api_records(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete API key calls past API_CALL_RETENTION_DAYS and idempotency keys past their 24 hours.
+
+    Safe to run repeatedly and concurrently; returns how many rows of each went.
+    """
+    now = now or timezone.now()
+    calls, _ = ApiKeyCall.objects.filter(
+        created_at__lt=now - timedelta(days=settings.API_CALL_RETENTION_DAYS)
+    ).delete()
+    keys, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    ).delete()
+    return {"api_key_calls": calls, "idempotency_records": keys}

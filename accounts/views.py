@@ -156,6 +156,7 @@ def api_keys(request):
             "form": form,
             "api_keys": selectors.api_keys(organization=organization),
             "new_key": new_key,
+            "calls": selectors.recent_api_key_calls(organization=organization),
         },
     )
 

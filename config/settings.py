@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.CurrentOrganizationMiddleware",
+    "accounts.middleware.ApiKeyCallMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -179,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-uploads-hourly": {
         "task": "provenance.tasks.expire_uploads_task",
+        "schedule": 3600.0,
+    },
+    "prune-api-records-hourly": {
+        "task": "accounts.tasks.prune_api_records_task",
         "schedule": 3600.0,
     },
     # Checkout (issue 7): unpaid orders, lost webhooks, ended terms.
@@ -343,6 +348,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.ApiKeyRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Wellspring API",
@@ -366,6 +372,16 @@ SPECTACULAR_SETTINGS = {
     },
 }
 API_PAGE_SIZE_MAX = 100
+
+# --- Procurement integration: rate limits, idempotency, key call log (accounts) -----------
+# Requests per key and window; reads are GET/HEAD/OPTIONS, writes everything else.
+API_RATE_LIMIT_READS = env_int("API_RATE_LIMIT_READS", 600)
+API_RATE_LIMIT_WRITES = env_int("API_RATE_LIMIT_WRITES", 120)
+API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60)
+IDEMPOTENCY_KEY_HOURS = 24
+# How long a retried request waits for the first one with the same key before answering 409.
+IDEMPOTENCY_WAIT_SECONDS = env_int("IDEMPOTENCY_WAIT_SECONDS", 10)
+API_CALL_RETENTION_DAYS = env_int("API_CALL_RETENTION_DAYS", 30)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -24,6 +24,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.errors import InvalidInput
+from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, request_organization
 from provenance import selectors, services, uploads
 from provenance.models import (
@@ -431,6 +432,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreatorVi
         request=DatasetInputSerializer,
         responses={201: DatasetSerializer, **ERRORS},
     )
+    @idempotent
     def create(self, request):
         data = _valid(DatasetInputSerializer, request.data)
         dataset = services.create_dataset(
@@ -465,6 +467,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreatorVi
         request=VersionInputSerializer,
         responses={201: VersionSerializer, **ERRORS},
     )
+    @idempotent
     @action(detail=True, methods=["get", "post"])
     def versions(self, request, pk=None):
         dataset = self.get_object()
@@ -541,6 +544,7 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         request={"multipart/form-data": FileInputSerializer},
         responses={201: DataFileSerializer, **ERRORS},
     )
+    @idempotent
     @action(detail=True, methods=["get", "post"])
     def files(self, request, pk=None):
         version = self.get_object()
@@ -617,6 +621,7 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         request=UploadInputSerializer,
         responses={201: UploadSessionSerializer, 200: UploadSessionSerializer, **ERRORS},
     )
+    @idempotent
     @action(detail=True, methods=["get", "post"])
     def uploads(self, request, pk=None):
         version = self.get_object()
@@ -709,6 +714,7 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         request={"multipart/form-data": EvidenceInputSerializer},
         responses={201: EvidenceSerializer, **ERRORS},
     )
+    @idempotent
     @action(detail=True, methods=["post"], url_path="declaration/evidence")
     def evidence(self, request, pk=None):
         version = self.get_object()
@@ -810,6 +816,7 @@ class UploadViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
             **ERRORS,
         },
     )
+    @idempotent
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         created = uploads.complete_upload(actor=request.user, session=self.get_object())

@@ -126,3 +126,32 @@ def test_create_api_key_command_for_an_unknown_organization_fails_clearly(cast):
 
     with pytest.raises(CommandError, match="No organization"):
         call_command("create_api_key", "--org", "nope", "--name", "x")
+
+
+def test_calls_are_logged_and_shown_to_owners_only(api_client, client, cast, key_for):
+    from accounts.models import ApiKeyCall
+
+    raw = key_for(cast.creator_org, scopes=["datasets:write"])
+    api_client.get(LISTINGS, **auth(raw))
+    api_client.get("/api/v1/datasets/", **auth(raw))
+    calls = list(ApiKeyCall.objects.order_by("created_at", "id"))
+    assert [(call.method, call.path, call.status) for call in calls] == [
+        ("GET", LISTINGS, 403),
+        ("GET", "/api/v1/datasets/", 200),
+    ]
+    client.force_login(cast.creator)
+    page = client.get("/accounts/api-keys/").content.decode()
+    assert "/api/v1/datasets/" in page
+    client.force_login(cast.creator_member)
+    assert client.get("/accounts/api-keys/").status_code in (403, 404)
+
+
+def test_old_calls_are_pruned(api_client, cast, key_for):
+    from accounts.models import ApiKeyCall
+    from accounts.services import prune_api_records
+
+    api_client.get(LISTINGS, **auth(key_for(cast.buyer_org)))
+    assert prune_api_records()["api_key_calls"] == 0
+    later = timezone.now() + timedelta(days=31)
+    assert prune_api_records(now=later)["api_key_calls"] == 1
+    assert not ApiKeyCall.objects.exists()

@@ -109,7 +109,9 @@ def _wait_for_completion(record: IdempotencyRecord) -> IdempotencyRecord | None:
 
 
 def _conflict(detail: str, code: str, status_code: int):
-    return problem_response(status_code=status_code, title="Idempotency-Key", detail=detail, code=code)
+    return problem_response(
+        status_code=status_code, title="Idempotency-Key", detail=detail, code=code
+    )
 
 
 def idempotent(handler):
@@ -124,7 +126,9 @@ def idempotent(handler):
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH:
             return _conflict(
-                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", "invalid_idempotency_key", 400
+                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
+                "invalid_idempotency_key",
+                400,
             )
         fingerprint = _fingerprint(request)
         for _ in range(3):
@@ -154,7 +158,7 @@ def idempotent(handler):
         try:
             try:
                 response = handler(view, request, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - turned into the answer to be stored
+            except Exception as exc:
                 response = view.handle_exception(exc)
         except BaseException:
             record.delete()

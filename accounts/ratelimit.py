@@ -33,7 +33,9 @@ class RateLimitState:
         }
 
 
-def take_request(*, key_id: str, kind: str, limit: int, window_seconds: int, now: float | None = None):
+def take_request(
+    *, key_id: str, kind: str, limit: int, window_seconds: int, now: float | None = None
+):
     """Count one request of `kind` against the key's current window; (allowed, state)."""
     now = time.time() if now is None else now
     window_start = int(now // window_seconds) * window_seconds

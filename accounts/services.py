@@ -4,6 +4,7 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -12,8 +13,6 @@ from django.utils.text import slugify
 
 from accounts.errors import InvalidInput, NotFound, PermissionDenied
 from accounts.ids import random_base32
-from django.conf import settings
-
 from accounts.models import (
     ApiKey,
     ApiKeyCall,

@@ -67,3 +67,15 @@ def test_seed_demo_refuses_production(db, settings):
     settings.IS_PRODUCTION = True
     with pytest.raises(CommandError, match="never runs in production"):
         call_command("seed_demo")
+
+
+def test_seed_demo_gives_demo_lab_a_paid_active_license(db, client):
+    from licensing.models import License
+
+    call_command("seed_demo")
+    license = License.objects.get(organization__slug="demo-lab")
+    assert license.status == "active" and license.certificate
+    assert license.deliveries.count() == license.version.file_count
+    assert license.order.status == "fulfilled" and license.order.invoice.number.startswith("WS-")
+    client.login(username="buyer@wellspring.test", password="wellspring-demo")
+    assert license.pk in client.get("/api/v1/licenses/").content.decode()

@@ -371,6 +371,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo catalog: {created} dataset(s) created, {len(CATALOG) - created} already present."
         )
+        self._demo_license(organizations, users)
         self.stdout.write("Demo logins (password: wellspring-demo):")
         for email, _, is_staff in USERS:
             self.stdout.write(f"  {email}{'  (staff reviewer)' if is_staff else ''}")
@@ -448,3 +449,39 @@ class Command(BaseCommand):
                 now=approved_at,
             )
             publish_listing(actor=reviewer, version=version, now=approved_at)
+
+    # --- Checkout (issue 7): one paid, active license of demo-lab ---------------------------
+
+    def _demo_license(self, organizations, users) -> None:
+        """demo-lab bought coastal-folk-tales by invoice (PO), and staff marked it paid; the
+        license has its certificate and fingerprinted deliveries. Skipped when it exists."""
+        from licensing.models import LicenseOption
+        from marketplace import services as checkout
+        from marketplace.models import Order
+
+        buyer_org = organizations["demo-lab"]
+        if Order.objects.filter(
+            organization=buyer_org, idempotency_key="seed-demo-license"
+        ).exists():
+            return
+        option = (
+            LicenseOption.objects.filter(dataset__slug="coastal-folk-tales", is_active=True)
+            .order_by("price_minor", "id")
+            .first()
+        )
+        if option is None:
+            return
+        order = checkout.create_order(
+            actor=users["buyer@wellspring.test"],
+            organization=buyer_org,
+            option=option,
+            payment_method=Order.PaymentMethod.INVOICE,
+            po_number="PO-DEMO-0001",
+            billing_company="Demo Lab Ltd.",
+            billing_address="2 Research Park, Cambridge, UK",
+            billing_vat_id="GB123456789",
+            idempotency_key="seed-demo-license",
+        )
+        checkout.mark_invoice_paid(actor=users["reviewer@wellspring.test"], order=order)
+        order = checkout.fulfil_order(order_id=order.pk)
+        self.stdout.write(f"Demo license {order.license_id} of demo-lab ({order.status}).")

@@ -28,7 +28,7 @@ run: seed
 	WELLSPRING_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
 worker: setup
-	$(BIN)/celery -A config worker -Q default,ingest,reports -l INFO
+	$(BIN)/celery -A config worker -Q default,ingest,quality,reports -l INFO
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

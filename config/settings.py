@@ -164,6 +164,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "provenance.tasks.ingest_*": {"queue": "ingest"},
+    "provenance.tasks.measure_quality_*": {"queue": "quality"},
     "*.tasks.*report*": {"queue": "reports"},
     "*.tasks.*statement*": {"queue": "reports"},
 }
@@ -279,6 +280,12 @@ INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 600)
 # Files read (and hashed) at once by one ingest run; hashing releases the GIL.
 INGEST_READ_THREADS = env_int("INGEST_READ_THREADS", min(4, os.cpu_count() or 1))
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024**2)
+
+# --- Quality card (provenance.quality) -----------------------------------------------------
+# Versions with more text records or images than these are measured on a seeded sample.
+QUALITY_SAMPLE_RECORDS = env_int("QUALITY_SAMPLE_RECORDS", 200_000)
+QUALITY_SAMPLE_IMAGES = env_int("QUALITY_SAMPLE_IMAGES", 5_000)
+QUALITY_STALE_SECONDS = env_int("QUALITY_STALE_SECONDS", 1800)
 
 # --- Email ------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

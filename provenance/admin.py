@@ -8,6 +8,7 @@ from provenance.models import (
     IngestProgress,
     LedgerEntry,
     ProvenanceDeclaration,
+    QualityReport,
     UploadedArchive,
     UploadSession,
 )
@@ -144,3 +145,18 @@ class UploadedArchiveAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "state", "file_count", "rejected_member", "created_at"]
     list_filter = ["state"]
     search_fields = ["name", "version__id", "rejected_member"]
+
+
+@admin.register(QualityReport)
+class QualityReportAdmin(admin.ModelAdmin):
+    list_display = [
+        "version",
+        "state",
+        "near_duplicate_bps",
+        "synthetic_evidence_bps",
+        "personal_data_hits",
+        "catalog_overlap_bps",
+        "finished_at",
+    ]
+    list_filter = ["state", "has_synthetic_signals"]
+    readonly_fields = [field.name for field in QualityReport._meta.fields]

@@ -761,6 +761,10 @@ def _finish(version: DatasetVersion, reporter: _Reporter, token: str, now: datet
         )
         progress.state = IngestProgress.State.DONE
         progress.save()
+        # The quality card is measured next, on its own queue.
+        from provenance.quality.service import queue_quality
+
+        queue_quality(version_id=version.pk, now=now)
         record_event(
             action="version.ingested",
             subject_type="dataset_version",

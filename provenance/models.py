@@ -562,3 +562,110 @@ class LedgerHead(models.Model):
 
     def __str__(self) -> str:
         return f"Ledger head at #{self.seq}"
+
+
+class QualityReport(models.Model):
+    """What Wellspring measured about a version's content: never what the creator declared.
+
+    One per version, rewritten whole by each run of the quality task (same data, same catalog,
+    same report). `figures` holds every figure with the method, parameters and sample seed
+    used, so anyone can reproduce it; the columns beside it repeat the few figures that
+    searches and the review desk filter on. Progress is written as the run goes, like ingest's.
+    """
+
+    class State(models.TextChoices):
+        IDLE = "idle", "Not measured yet"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Measuring"
+        DONE = "done", "Measured"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATES = frozenset({State.QUEUED, State.RUNNING})
+
+    version = models.OneToOneField(
+        DatasetVersion, on_delete=models.CASCADE, primary_key=True, related_name="quality_report"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IDLE)
+    run_token = models.CharField(max_length=40, blank=True)
+    files_total = models.PositiveIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    current_path = models.CharField(max_length=1024, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    method_version = models.CharField(max_length=32, blank=True)
+    figures = models.JSONField(default=dict, blank=True)
+    figures_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the canonical JSON of `figures`."
+    )
+    flags = models.JSONField(
+        default=list, blank=True, help_text='For reviewers: [{"code", "severity", "message"}].'
+    )
+    records_measured = models.PositiveBigIntegerField(null=True, blank=True)
+    exact_duplicate_bps = models.PositiveIntegerField(null=True, blank=True)
+    near_duplicate_bps = models.PositiveIntegerField(null=True, blank=True)
+    synthetic_evidence_bps = models.PositiveIntegerField(null=True, blank=True)
+    synthetic_heuristic_bps = models.PositiveIntegerField(null=True, blank=True)
+    has_synthetic_signals = models.BooleanField(default=False)
+    personal_data_hits = models.PositiveBigIntegerField(default=0)
+    catalog_overlap_bps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The largest share of records found in one other listing."
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["state", "has_synthetic_signals"], name="provenance_quality_synthetic"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Quality of {self.version_id}: {self.state}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def is_done(self) -> bool:
+        return self.state == self.State.DONE
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        if self.bytes_total:
+            return min(self.bytes_done * 100 // self.bytes_total, 99)
+        if self.files_total:
+            return min(self.files_done * 100 // self.files_total, 99)
+        return 0
+
+    def is_stale(self, now, stale_seconds: int) -> bool:
+        last = self.heartbeat_at or self.queued_at
+        return last is None or (now - last).total_seconds() > stale_seconds
+
+
+class QualityBand(models.Model):
+    """One LSH band hash of one measured record: the catalog's index for novelty checks.
+
+    A record of a new version whose bands meet a record of an approved version in at least
+    two bands is counted as already present there (see `provenance.quality.novelty`).
+    """
+
+    version = models.ForeignKey(
+        DatasetVersion, on_delete=models.CASCADE, related_name="quality_bands"
+    )
+    record = models.PositiveIntegerField(help_text="The record's index in the measured sample.")
+    key = models.BigIntegerField(help_text="Band number and band values, hashed to 64 bits.")
+
+    class Meta:
+        indexes = [models.Index(fields=["key"], name="provenance_qualityband_key")]
+
+    def __str__(self) -> str:
+        return f"band {self.key} of {self.version_id}#{self.record}"

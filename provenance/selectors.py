@@ -13,6 +13,7 @@ from provenance.models import (
     IngestProgress,
     LedgerEntry,
     ProvenanceDeclaration,
+    QualityReport,
     UploadedArchive,
     UploadSession,
 )
@@ -184,3 +185,8 @@ def ledger_for_subject(*, subject_type: str, subject_id: str) -> QuerySet[Ledger
     return LedgerEntry.objects.filter(subject_type=subject_type, subject_id=subject_id).order_by(
         "seq"
     )
+
+
+def quality_report_of(*, version: DatasetVersion) -> QualityReport | None:
+    """The version's quality report, or None when it was never measured."""
+    return QualityReport.objects.filter(version=version).first()

@@ -6,6 +6,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from provenance import ingest, services, uploads
+from provenance.quality import service as quality
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +52,25 @@ def ingest_version_task(self, *, version_id: str, run_token: str = "") -> str:
 @shared_task(acks_late=True)
 def expire_uploads_task() -> int:
     return uploads.expire_uploads()
+
+
+class QualityTask(Task):
+    """Marks the measurement failed where people see it once retries are used up."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        quality.fail_quality(
+            version_id=kwargs.get("version_id", ""), run_token=kwargs.get("run_token", "")
+        )
+
+
+@shared_task(
+    base=QualityTask,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+)
+def measure_quality_task(*, version_id: str, run_token: str = "") -> str:
+    return quality.measure_quality(version_id=version_id, run_token=run_token).figures_sha256

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from marketplace import selectors
 from marketplace.forms import CatalogFilterForm
 from provenance.models import DatasetVersion
-from provenance.selectors import files_of_version
+from provenance.selectors import files_of_version, quality_report_of
 
 PAGE_SIZE = 12
 
@@ -69,5 +69,6 @@ def listing_detail(request, slug: str):
             "declaration": declaration,
             "options": listing.dataset.active_options,
             "uses": selectors.permitted_uses_of(listing),
+            "quality": quality_report_of(version=version),
         },
     )

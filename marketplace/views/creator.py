@@ -166,6 +166,7 @@ def _version_context(request, version: DatasetVersion) -> dict:
         "dataset": version.dataset,
         "version": version,
         "progress": selectors.ingest_progress_of(version=version),
+        "quality": selectors.quality_report_of(version=version),
         "files_page": files_page,
         "archives": list(selectors.archives_of_version(version=version)),
         "open_uploads": list(selectors.open_uploads_of_version(version=version)),

@@ -89,7 +89,17 @@ def _certificate_chain():
         )
 
     def usage(**flags):
-        names = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"]
+        names = [
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ]
         return x509.KeyUsage(**{flag: flags.get(flag, False) for flag in names})
 
     now = datetime.datetime.now(datetime.UTC)

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -14,6 +13,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.errors import NotFound
+from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, request_organization
 from licensing.models import LicenseOption, Use
 from licensing.money import SUPPORTED_CURRENCIES, parse_major
@@ -366,25 +366,17 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         "Stripe.js; the license is granted when Stripe reports the payment. Invoice orders need "
         "`po_number` and `billing_company`; the license is granted when the invoice is paid. "
         "Send an `Idempotency-Key` header: a retry returns the first order.",
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="Any unique string; a retried request returns the first order.",
-            )
-        ],
         request=OrderInputSerializer,
         responses={
             201: CreatedOrderSerializer,
-            200: CreatedOrderSerializer,
             400: PROBLEM,
             403: PROBLEM,
             404: PROBLEM,
             409: PROBLEM,
+            422: PROBLEM,
         },
     )
+    @idempotent
     def create(self, request):
         serializer = OrderInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -393,12 +385,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         option = LicenseOption.objects.filter(pk=data.pop("option"), is_active=True).first()
         if option is None:
             raise NotFound("No such license option on sale.")
+        # Replays are answered by @idempotent; the key on the order is the last line of defence.
         key = request.headers.get("Idempotency-Key", "")
-        existing = (
-            Order.objects.filter(organization=organization, idempotency_key=key).exists()
-            if key
-            else False
-        )
         order = services.create_order(
             actor=request.user,
             organization=organization,
@@ -415,4 +403,4 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             }
         order.refresh_from_db()
         body = CreatedOrderSerializer(order, context={"card_payment": card_payment}).data
-        return Response(body, status=status.HTTP_200_OK if existing else status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED)

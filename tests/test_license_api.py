@@ -58,7 +58,8 @@ def test_creating_a_card_order_returns_a_client_secret_once(buyer_api, option):
     assert data["card_payment"]["client_secret"].startswith("pi_")
     assert data["card_payment"]["test_mode"] is True
     again = buyer_api.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    assert again.status_code == 200 and again.json()["id"] == data["id"]
+    assert again.status_code == 201 and again.json()["id"] == data["id"]
+    assert again["Idempotent-Replayed"] == "true"
     assert Order.objects.count() == 1
     read = buyer_api.get(f"/api/v1/orders/{data['id']}/")
     assert read.json()["payment_state"] == "awaiting_payment"

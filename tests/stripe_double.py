@@ -1,0 +1,110 @@
+"""A small Stripe-compatible double for what localstripe lacks (disputes, invoices).
+
+It answers the few read endpoints our gateway calls, shaped as real Stripe answers them (a
+PaymentIntent's `latest_charge` is an id unless expanded; disputes are listed by PaymentIntent).
+Tests set its state directly; our real gateway code talks to it over HTTP with `stripe`.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class StripeDouble:
+    def __init__(self):
+        self.intents: dict[str, dict] = {}
+        self.charges: dict[str, dict] = {}
+        self.disputes: list[dict] = []
+        self.invoices: dict[str, dict] = {}
+        self.requests: list[str] = []
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                query = parse_qs(url.query)
+                double.requests.append(f"GET {url.path}")
+                parts = url.path.strip("/").split("/")
+                if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
+                    intent = double.intents.get(parts[2])
+                    if intent is None:
+                        return self._send(404, {"error": {"message": "No such payment_intent"}})
+                    body = dict(intent)
+                    if "latest_charge" in query.get("expand[0]", []) and body.get("latest_charge"):
+                        body["latest_charge"] = double.charges[body["latest_charge"]]
+                    return self._send(200, body)
+                if parts[:2] == ["v1", "charges"] and len(parts) == 3:
+                    return self._send(200, double.charges[parts[2]])
+                if parts[:2] == ["v1", "disputes"]:
+                    intent_id = query.get("payment_intent", [""])[0]
+                    data = [d for d in double.disputes if d["payment_intent"] == intent_id]
+                    return self._send(
+                        200,
+                        {"object": "list", "data": data, "has_more": False, "url": "/v1/disputes"},
+                    )
+                if parts[:2] == ["v1", "invoices"] and len(parts) == 3:
+                    invoice = double.invoices.get(parts[2])
+                    if invoice is None:
+                        return self._send(404, {"error": {"message": "No such invoice"}})
+                    return self._send(200, invoice)
+                return self._send(404, {"error": {"message": f"Unknown path {url.path}"}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "StripeDouble":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- state helpers ---
+
+    def paid_intent(self, intent_id: str, amount: int, currency: str = "usd") -> None:
+        charge_id = f"ch_{intent_id[3:]}"
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_refunded": 0,
+            "disputed": False,
+            "payment_intent": intent_id,
+        }
+        self.intents[intent_id] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "status": "succeeded",
+            "amount": amount,
+            "currency": currency,
+            "latest_charge": charge_id,
+            "metadata": {},
+        }
+
+    def dispute(self, intent_id: str, status: str) -> None:
+        charge_id = self.intents[intent_id]["latest_charge"]
+        self.charges[charge_id]["disputed"] = True
+        self.disputes = [d for d in self.disputes if d["payment_intent"] != intent_id]
+        self.disputes.append(
+            {
+                "id": f"dp_{intent_id[3:]}",
+                "object": "dispute",
+                "status": status,
+                "charge": charge_id,
+                "payment_intent": intent_id,
+            }
+        )

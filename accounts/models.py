@@ -284,3 +284,39 @@ class IdempotencyRecord(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.status is not None
+
+
+class Notification(models.Model):
+    """Something a person should know: a decision on their version, a claim, a suspension.
+
+    Shown in the in-app list at /notifications/ (unread ones counted in the navigation) and
+    sent by email when created. `organization` is the one it concerns, if any.
+    """
+
+    id = PublicIdField(prefix="ntf")
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    verb = models.CharField(max_length=64, help_text="What happened, e.g. `version.approved`.")
+    text = models.CharField(max_length=500)
+    link = models.CharField(max_length=500, blank=True, help_text="A path on this site.")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="accounts_notification_unread"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verb} for {self.recipient}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

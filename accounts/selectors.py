@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import ApiKey, ApiKeyCall, Membership, Organization, User
+from accounts.models import ApiKey, ApiKeyCall, Membership, Notification, Organization, User
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
@@ -50,3 +50,11 @@ def recent_api_key_calls(*, organization: Organization, limit: int = 50) -> list
         .select_related("api_key")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def notifications_of(*, user: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")
+
+
+def unread_notification_count(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

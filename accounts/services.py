@@ -1,12 +1,14 @@
-"""Use cases of accounts: sign-up, organizations, memberships and API keys."""
+"""Use cases of accounts: sign-up, organizations, memberships, API keys and notifications."""
 
 import logging
 import secrets
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,6 +21,7 @@ from accounts.models import (
     Event,
     IdempotencyRecord,
     Membership,
+    Notification,
     Organization,
     User,
     normalize_email,
@@ -293,3 +296,90 @@ def prune_api_records(*, now: datetime | None = None) -> dict[str, int]:
         created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
     ).delete()
     return {"api_key_calls": calls, "idempotency_records": keys}
+
+
+# --- Notifications ----------------------------------------------------------------------
+
+
+def _send_notification_mail(recipients: list[tuple[str, str]], text: str, link: str) -> None:
+    site = settings.SITE_URL
+    subject = text if len(text) <= 78 else text[:77] + "…"
+    body = f"{text}\n\n{site}{link}\n" if link else f"{text}\n"
+    for email, _ in recipients:
+        try:
+            send_mail(f"[Wellspring] {subject}", body, None, [email])
+        except Exception:
+            # The in-app notification is the record; a mail server hiccup must not undo it.
+            logger.exception("Could not send the %s notification mail", text[:40])
+
+
+def notify(
+    *,
+    recipients,
+    verb: str,
+    text: str,
+    link: str = "",
+    organization: Organization | None = None,
+    now: datetime | None = None,
+) -> list[Notification]:
+    """Tell each recipient (active users, deduplicated) something in the app and by email.
+
+    Call it inside the transaction of the change it reports: the rows commit with it and the
+    mails go out only after the commit (Django's email backend; the console in development).
+    """
+    now = now or timezone.now()
+    people = {user.pk: user for user in recipients if user is not None and user.is_active}
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient=user,
+                organization=organization,
+                verb=verb,
+                text=text[:500],
+                link=link[:500],
+                created_at=now,
+            )
+            for user in people.values()
+        ]
+    )
+    if people:
+        addresses = [(user.email, user.get_short_name()) for user in people.values()]
+        transaction.on_commit(partial(_send_notification_mail, addresses, text, link))
+    return notifications
+
+
+def notify_organization(
+    *, organization: Organization, verb: str, text: str, link: str = "", now=None
+) -> list[Notification]:
+    """`notify` every active member of the organization."""
+    members = User.objects.filter(memberships__organization=organization, is_active=True)
+    return notify(
+        recipients=list(members),
+        verb=verb,
+        text=text,
+        link=link,
+        organization=organization,
+        now=now,
+    )
+
+
+def notify_reviewers(*, verb: str, text: str, link: str = "", now=None) -> list[Notification]:
+    """`notify` Wellspring's staff reviewers."""
+    return notify(
+        recipients=list(User.objects.filter(is_staff=True, is_active=True)),
+        verb=verb,
+        text=text,
+        link=link,
+        now=now,
+    )
+
+
+def mark_notifications_read(
+    *, user: User, notification_ids: list[str] | None = None, now: datetime | None = None
+) -> int:
+    """Mark the user's notifications read: the given ones, or all. Returns how many changed."""
+    now = now or timezone.now()
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=notification_ids)
+    return unread.update(read_at=now)

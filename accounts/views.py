@@ -173,3 +173,26 @@ def api_key_revoke(request, key_id: str):
         raise
     messages.success(request, f"The key {api_key.prefix}… is revoked. Requests using it now fail.")
     return redirect("accounts:api-keys")
+
+
+# --- Notifications ----------------------------------------------------------------------
+
+
+@login_required
+def notifications(request):
+    items = list(selectors.notifications_of(user=request.user)[:100])
+    return render(request, "accounts/notifications.html", {"notifications": items})
+
+
+@login_required
+@require_POST
+def notifications_read(request):
+    """Mark one notification read (`id`) or all of them; then back to the list or its link."""
+    notification_id = request.POST.get("id")
+    services.mark_notifications_read(
+        user=request.user, notification_ids=[notification_id] if notification_id else None
+    )
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("notifications")

@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.organizations",
+                "accounts.context_processors.notifications",
             ],
         },
     },
@@ -280,6 +281,8 @@ INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 600)
 # Files read (and hashed) at once by one ingest run; hashing releases the GIL.
 INGEST_READ_THREADS = env_int("INGEST_READ_THREADS", min(4, os.cpu_count() or 1))
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024**2)
+# --- Rights claims (issue 4) ---
+CLAIMS_PER_HOUR = env_int("CLAIMS_PER_HOUR", 5)
 
 # --- Quality card (provenance.quality) -----------------------------------------------------
 # Versions with more text records or images than these are measured on a seeded sample.

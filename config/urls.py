@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts import views as accounts_views
 from config.views import healthz
 from marketplace.views.catalog import home
 from marketplace.views.checkout import checkout, verify
@@ -16,6 +17,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("accounts/", include("accounts.urls")),
+    path("notifications/", accounts_views.notifications, name="notifications"),
+    path("notifications/read/", accounts_views.notifications_read, name="notifications-read"),
     path("catalog/", include("marketplace.urls.catalog")),
     path("creator/", include("marketplace.urls.creator")),
     path("library/", include("marketplace.urls.library")),

@@ -184,6 +184,12 @@ class License(models.Model):
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty for perpetual.")
     created_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    flagged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set while an upheld rights claim disputes the dataset; cleared on reinstatement.",
+    )
+    flag_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -208,6 +214,10 @@ class License(models.Model):
 
     def is_expired(self, now) -> bool:
         return self.ends_at is not None and self.ends_at <= now
+
+    @property
+    def is_flagged(self) -> bool:
+        return self.flagged_at is not None
 
 
 class Certificate(models.Model):

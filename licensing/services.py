@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import Event, Organization, User
-from accounts.services import emit_event
+from accounts.services import emit_event, notify_organization
 from licensing import fingerprint
 from licensing.models import (
     Certificate,
@@ -346,6 +347,103 @@ def change_license_status(
                 now=now,
             )
     return license
+
+
+def flag_licenses_of_dataset(
+    *,
+    dataset: Dataset,
+    claim_id: str,
+    reason: str,
+    actor: User | None = None,
+    now: datetime | None = None,
+) -> list[License]:
+    """Flag every license on any version of the dataset: an upheld rights claim disputes it.
+
+    The license keeps its status (the buyer's terms stand while the dispute is settled); the
+    flag tells the buyer to hold off. Writes `license.flagged` per license, emits
+    `claim.upheld` to each buyer organization and notifies its members.
+    """
+    now = now or timezone.now()
+    flagged = []
+    with transaction.atomic():
+        licenses = list(
+            License.objects.select_for_update()
+            .filter(version__dataset=dataset, flagged_at__isnull=True)
+            .exclude(status=License.Status.REVOKED)
+            .select_related("organization")
+            .order_by("pk")
+        )
+        text = (
+            f"A rights claim on {dataset.title} was upheld: your license is flagged. "
+            f"Hold off using the data until it is resolved. {reason}"
+        )
+        for license in licenses:
+            license.flagged_at = now
+            license.flag_reason = text[:500]
+            license.save(update_fields=["flagged_at", "flag_reason"])
+            _license_event(
+                license,
+                action="license.flagged",
+                actor=actor,
+                now=now,
+                payload={"claim": claim_id, "reason": reason},
+            )
+            emit_event(
+                organization=license.organization,
+                type=Event.Type.CLAIM_UPHELD,
+                data={"license": license.pk, "dataset": dataset.pk, "claim": claim_id},
+                now=now,
+            )
+            notify_organization(
+                organization=license.organization,
+                verb="license.flagged",
+                text=text,
+                link=reverse("library:home"),
+                now=now,
+            )
+            flagged.append(license)
+    return flagged
+
+
+def clear_license_flags(
+    *,
+    dataset: Dataset,
+    claim_id: str,
+    reason: str,
+    actor: User | None = None,
+    now: datetime | None = None,
+) -> list[License]:
+    """Clear the flags on the dataset's licenses (it was reinstated). Writes `license.unflagged`
+    per license and notifies each buyer organization."""
+    now = now or timezone.now()
+    cleared = []
+    with transaction.atomic():
+        licenses = list(
+            License.objects.select_for_update()
+            .filter(version__dataset=dataset, flagged_at__isnull=False)
+            .select_related("organization")
+            .order_by("pk")
+        )
+        for license in licenses:
+            license.flagged_at = None
+            license.flag_reason = ""
+            license.save(update_fields=["flagged_at", "flag_reason"])
+            _license_event(
+                license,
+                action="license.unflagged",
+                actor=actor,
+                now=now,
+                payload={"claim": claim_id, "reason": reason},
+            )
+            notify_organization(
+                organization=license.organization,
+                verb="license.unflagged",
+                text=f"{dataset.title} was reinstated: the flag on your license is lifted.",
+                link=reverse("library:home"),
+                now=now,
+            )
+            cleared.append(license)
+    return cleared
 
 
 def expire_licenses(*, now: datetime | None = None) -> int:

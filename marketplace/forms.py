@@ -3,7 +3,7 @@ from django import forms
 from licensing.models import CURRENCY_CHOICES, LicenseTemplate, PriceModel, Use
 from licensing.money import format_minor, parse_major
 from marketplace.selectors import SORTS
-from provenance.models import Dataset, ProvenanceDeclaration
+from provenance.models import Dataset, ProvenanceDeclaration, Review, RightsClaim
 
 SORT_CHOICES = [
     ("newest", "Newest"),
@@ -397,3 +397,62 @@ class VerifyForm(forms.Form):
         help_text="Paste the certificate JSON, or give a license id below.",
     )
     license_id = forms.CharField(max_length=40, required=False, label="License id")
+
+
+# --- Reviewer desk and rights claims (issue 4) ---------------------------------------------
+
+
+class ReviewQueueFilterForm(forms.Form):
+    q = forms.CharField(label="Title", required=False, max_length=200)
+    modality = forms.ChoiceField(
+        label="Modality", required=False, choices=[("", "Any modality"), *Dataset.Modality.choices]
+    )
+    organization = forms.SlugField(label="Creator (slug)", required=False, max_length=60)
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="Decision", choices=Review.Decision.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label="Reason (the creator reads this)",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=5000,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, label in Review.CHECKLIST:
+            self.fields[name] = forms.BooleanField(label=label, required=False)
+
+    def checklist(self) -> dict:
+        return {name: self.cleaned_data.get(name, False) for name, _ in Review.CHECKLIST}
+
+
+class ClaimTriageForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
+
+
+class RightsClaimForm(forms.Form):
+    claimant_name = forms.CharField(label="Your name", max_length=200)
+    claimant_email = forms.EmailField(label="Your email")
+    claimant_organization = forms.CharField(
+        label="Organization (optional)", max_length=200, required=False
+    )
+    basis = forms.ChoiceField(label="Basis of the claim", choices=RightsClaim.Basis.choices)
+    statement = forms.CharField(
+        label="What do you hold rights in, and why?",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=10_000,
+    )
+    evidence = forms.FileField(label="Evidence (optional)", required=False)
+
+
+class CounterStatementForm(forms.Form):
+    statement = forms.CharField(
+        label="Your counter-statement",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=10_000,
+    )

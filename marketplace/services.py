@@ -50,6 +50,8 @@ def publish_listing(
             defaults={"version": version, "published_at": now, "updated_at": now},
         )
         if not created:
+            if listing.version_id == version.pk and listing.status == Listing.Status.PUBLISHED:
+                return listing  # published already: approval and a caller may both ask
             listing.version = version
             listing.status = Listing.Status.PUBLISHED
             listing.updated_at = now
@@ -61,6 +63,57 @@ def publish_listing(
             actor=actor,
             organization=version.dataset.organization,
             payload={"version": version.pk, "merkle_root": version.merkle_root},
+            now=now,
+        )
+    return listing
+
+
+def suspend_listing(
+    *, actor: User | None, dataset: Dataset, reason: str, now: datetime | None = None
+) -> Listing | None:
+    """Take the dataset's listing out of the catalog (an upheld rights claim).
+
+    Returns the listing, or None when the dataset has none. Writes `listing.suspended`.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().filter(dataset=dataset).first()
+        if listing is None or listing.status == Listing.Status.SUSPENDED:
+            return listing
+        listing.status = Listing.Status.SUSPENDED
+        listing.updated_at = now
+        listing.save(update_fields=["status", "updated_at"])
+        record_event(
+            action="listing.suspended",
+            subject_type="listing",
+            subject_id=listing.pk,
+            actor=actor,
+            organization=dataset.organization,
+            payload={"reason": reason},
+            now=now,
+        )
+    return listing
+
+
+def reinstate_listing(
+    *, actor: User | None, dataset: Dataset, reason: str, now: datetime | None = None
+) -> Listing | None:
+    """Show a suspended listing in the catalog again. Writes `listing.reinstated`."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().filter(dataset=dataset).first()
+        if listing is None or listing.status != Listing.Status.SUSPENDED:
+            return listing
+        listing.status = Listing.Status.PUBLISHED
+        listing.updated_at = now
+        listing.save(update_fields=["status", "updated_at"])
+        record_event(
+            action="listing.reinstated",
+            subject_type="listing",
+            subject_id=listing.pk,
+            actor=actor,
+            organization=dataset.organization,
+            payload={"reason": reason},
             now=now,
         )
     return listing

@@ -5,6 +5,8 @@ from datetime import UTC
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.errors import Conflict
@@ -54,6 +56,58 @@ class Dataset(models.Model):
         return self.title
 
 
+class FrozenGuardQuerySet(models.QuerySet):
+    """Bulk `update()` and `delete()` that refuse to touch what an approved version froze.
+
+    `save()` guards single rows; these close the path around it, so a queryset (or
+    `bulk_update`, which goes through `update()`) cannot rewrite a frozen version either.
+    `frozen_filter` names the lookup from this model to its version's status.
+    """
+
+    frozen_lookup = "version__status__in"
+    frozen_fields: frozenset[str] | None = None  # None: every field is frozen
+
+    def _frozen_rows(self):
+        return self.filter(**{self.frozen_lookup: list(FROZEN_VERSION_STATUSES)})
+
+    def update(self, **kwargs):
+        touches_frozen = self.frozen_fields is None or bool(set(kwargs) & self.frozen_fields)
+        if touches_frozen and self._frozen_rows().exists():
+            raise FrozenVersionError(
+                "An approved version is frozen: its files, hashes and declaration cannot change."
+            )
+        return super().update(**kwargs)
+
+    update.queryset_only = True
+
+    def delete(self):
+        if self._frozen_rows().exists():
+            raise FrozenVersionError("An approved version and what it froze cannot be deleted.")
+        return super().delete()
+
+    delete.queryset_only = True
+
+
+FROZEN_VERSION_STATUSES = frozenset({"approved", "suspended"})
+
+
+class DatasetVersionQuerySet(FrozenGuardQuerySet):
+    frozen_lookup = "status__in"
+
+    def update(self, **kwargs):
+        # Status may move between approved and suspended (a takedown, a reinstatement), never
+        # back to an editable state; the frozen facts never move.
+        frozen_fields = set(DatasetVersion.FROZEN_FIELDS) | {"based_on", "based_on_id"}
+        leaves_frozen = "status" in kwargs and kwargs["status"] not in FROZEN_VERSION_STATUSES
+        if (leaves_frozen or set(kwargs) & frozen_fields) and self._frozen_rows().exists():
+            raise FrozenVersionError(
+                "An approved version is frozen: its files, hashes and state cannot change."
+            )
+        return models.QuerySet.update(self, **kwargs)
+
+    update.queryset_only = True
+
+
 class DatasetVersion(models.Model):
     """One fixed set of files with its provenance. Approved versions never change."""
 
@@ -65,7 +119,7 @@ class DatasetVersion(models.Model):
         REJECTED = "rejected", "Rejected"
         SUSPENDED = "suspended", "Suspended"
 
-    FROZEN_STATUSES = frozenset({Status.APPROVED, Status.SUSPENDED})
+    FROZEN_STATUSES = FROZEN_VERSION_STATUSES
     # What approval freezes. Status, and the dates of later decisions, may still move.
     FROZEN_FIELDS = (
         "dataset_id",
@@ -97,6 +151,8 @@ class DatasetVersion(models.Model):
     ingested_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DatasetVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["dataset", "-number"]
@@ -134,6 +190,8 @@ class DatasetVersion(models.Model):
                 raise FrozenVersionError(
                     f"{self} is approved; its {', '.join(changed)} cannot change."
                 )
+            if not self.is_frozen:
+                raise FrozenVersionError(f"{self} is approved; it cannot become editable again.")
         super().save(*args, **kwargs)
         self._loaded = {
             field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields
@@ -143,6 +201,15 @@ class DatasetVersion(models.Model):
         if self._was_frozen() or self.is_frozen:
             raise FrozenVersionError(f"{self} is approved and cannot be deleted.")
         return super().delete(*args, **kwargs)
+
+
+def refuse_if_version_frozen(version_id, what: str) -> None:
+    """Raise FrozenVersionError when the version, as stored now, is approved or suspended."""
+    if version_id is None:
+        return
+    status = DatasetVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
+    if status in FROZEN_VERSION_STATUSES:
+        raise FrozenVersionError(f"The version is approved; {what} cannot change.")
 
 
 class DataFile(models.Model):
@@ -165,6 +232,8 @@ class DataFile(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     ingested_at = models.DateTimeField(null=True, blank=True)
 
+    objects = FrozenGuardQuerySet.as_manager()
+
     class Meta:
         ordering = ["version", "path"]
         constraints = [
@@ -177,15 +246,7 @@ class DataFile(models.Model):
         return self.path
 
     def _refuse_if_frozen(self):
-        status = (
-            DatasetVersion.objects.filter(pk=self.version_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if status in DatasetVersion.FROZEN_STATUSES:
-            raise FrozenVersionError(
-                f"The version of {self.path} is approved; its files cannot change."
-            )
+        refuse_if_version_frozen(self.version_id, f"its file {self.path}")
 
     def save(self, *args, **kwargs):
         self._refuse_if_frozen()
@@ -240,6 +301,8 @@ class ProvenanceDeclaration(models.Model):
     parents = models.ManyToManyField(DatasetVersion, blank=True, related_name="derivatives")
     updated_at = models.DateTimeField(default=timezone.now)
 
+    objects = FrozenGuardQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -271,6 +334,14 @@ class ProvenanceDeclaration(models.Model):
     def __str__(self) -> str:
         return f"Declaration for {self.version}"
 
+    def save(self, *args, **kwargs):
+        refuse_if_version_frozen(self.version_id, "its declaration")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        refuse_if_version_frozen(self.version_id, "its declaration")
+        return super().delete(*args, **kwargs)
+
     def missing_fields(self) -> list[str]:
         """The fields a reviewer needs that are still empty."""
         missing = []
@@ -296,11 +367,31 @@ class EvidenceDocument(models.Model):
     media_type = models.CharField(max_length=127, blank=True)
     uploaded_at = models.DateTimeField(default=timezone.now)
 
+    class EvidenceQuerySet(FrozenGuardQuerySet):
+        frozen_lookup = "declaration__version__status__in"
+
+    objects = EvidenceQuerySet.as_manager()
+
     class Meta:
         ordering = ["uploaded_at", "id"]
 
     def __str__(self) -> str:
         return self.title
+
+    def _version_id(self):
+        return (
+            ProvenanceDeclaration.objects.filter(pk=self.declaration_id)
+            .values_list("version_id", flat=True)
+            .first()
+        )
+
+    def save(self, *args, **kwargs):
+        refuse_if_version_frozen(self._version_id(), "its evidence")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        refuse_if_version_frozen(self._version_id(), "its evidence")
+        return super().delete(*args, **kwargs)
 
 
 class UploadSession(models.Model):
@@ -669,3 +760,179 @@ class QualityBand(models.Model):
 
     def __str__(self) -> str:
         return f"band {self.key} of {self.version_id}#{self.record}"
+
+
+@receiver(m2m_changed, sender=ProvenanceDeclaration.parents.through)
+def _refuse_lineage_change_when_frozen(sender, instance, action, reverse, **kwargs):
+    # The lineage is part of the declaration: an approved version's parents are frozen too.
+    if action not in ("pre_add", "pre_remove", "pre_clear") or reverse:
+        return
+    refuse_if_version_frozen(instance.version_id, "its lineage")
+
+
+# --- Rights review and rights claims -----------------------------------------------------
+
+
+class Review(models.Model):
+    """A reviewer's decision on a submitted version, with the reason the creator sees.
+
+    One row per decision, never edited: a version sent back for changes and submitted again
+    gets a second review. The checklist records what the reviewer confirmed.
+    """
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+    CHECKLIST = (
+        ("rights_holder_matches_evidence", "The rights holder matches the evidence"),
+        ("consent_basis_plausible", "The consent basis is plausible"),
+        ("authorship_declared", "Authorship (human, synthetic or hybrid) is declared"),
+        ("no_personal_data_in_samples", "No personal data is visible in the samples"),
+    )
+
+    id = PublicIdField(prefix="rev")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    reason = models.TextField(help_text="Shown to the creator.")
+    rights_holder_matches_evidence = models.BooleanField(default=False)
+    consent_basis_plausible = models.BooleanField(default=False)
+    authorship_declared = models.BooleanField(default=False)
+    no_personal_data_in_samples = models.BooleanField(default=False)
+    merkle_root = models.CharField(max_length=64, blank=True, help_text="What was reviewed.")
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(reason=""),
+                name="provenance_review_has_reason",
+                violation_error_message="Give a reason the creator can read.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decision="approved")
+                | models.Q(
+                    rights_holder_matches_evidence=True,
+                    consent_basis_plausible=True,
+                    authorship_declared=True,
+                    no_personal_data_in_samples=True,
+                ),
+                name="provenance_review_approval_checks_everything",
+                violation_error_message="Tick every item of the checklist before approving.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()}: {self.version}"
+
+    def checklist(self) -> list[tuple[str, str, bool]]:
+        return [(name, label, getattr(self, name)) for name, label in self.CHECKLIST]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise Conflict("A review decision is a record: it is never edited.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise Conflict("A review decision is a record: it is never deleted.")
+
+
+class RightsClaim(models.Model):
+    """Someone's claim that a listed dataset infringes their rights, and how it was resolved.
+
+    Open claims are triaged by reviewers: dismissed with a reason, or upheld, which suspends
+    the dataset. The creator may answer with a counter-statement; a reviewer may then reinstate
+    an upheld claim's dataset. The claimant may withdraw an open claim.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+        UPHELD = "upheld", "Upheld"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Basis(models.TextChoices):
+        COPYRIGHT = "copyright", "I hold the copyright in some of this data"
+        PERSONAL_DATA = "personal_data", "It contains my personal data"
+        CONTRACT = "contract", "It breaches a contract or license I am party to"
+        CONSENT = "consent", "Contributors did not consent"
+        OTHER = "other", "Other"
+
+    id = PublicIdField(prefix="clm")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="claims")
+    version = models.ForeignKey(
+        DatasetVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claims",
+        help_text="The version listed when the claim was filed.",
+    )
+    claimant_name = models.CharField(max_length=200)
+    claimant_email = models.EmailField()
+    claimant_organization = models.CharField(max_length=200, blank=True)
+    basis = models.CharField(max_length=20, choices=Basis.choices)
+    statement = models.TextField(help_text="What the claimant holds rights in, and why.")
+    evidence_name = models.CharField(max_length=200, blank=True)
+    evidence_storage_name = models.CharField(max_length=1024, blank=True)
+    evidence_size_bytes = models.PositiveBigIntegerField(default=0)
+    evidence_sha256 = models.CharField(max_length=64, blank=True)
+    evidence_media_type = models.CharField(max_length=127, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution_reason = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claims_resolved",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    counter_statement = models.TextField(blank=True)
+    counter_statement_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="counter_statements",
+    )
+    counter_statement_at = models.DateTimeField(null=True, blank=True)
+    reinstated_at = models.DateTimeField(null=True, blank=True)
+    reinstated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claims_reinstated",
+    )
+    reinstatement_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="provenance_claim_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reinstated_at__isnull=True) | models.Q(status="upheld"),
+                name="provenance_rightsclaim_reinstated_only_if_upheld",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Claim {self.pk} on {self.dataset} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @property
+    def is_in_force(self) -> bool:
+        """Upheld and not reinstated: the dataset stays suspended while this holds."""
+        return self.status == self.Status.UPHELD and self.reinstated_at is None

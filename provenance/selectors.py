@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Organization, User
+from provenance import storage
 from provenance.models import (
     DataFile,
     Dataset,
@@ -14,6 +15,8 @@ from provenance.models import (
     LedgerEntry,
     ProvenanceDeclaration,
     QualityReport,
+    Review,
+    RightsClaim,
     UploadedArchive,
     UploadSession,
 )
@@ -170,14 +173,144 @@ def submission_problems(*, version: DatasetVersion) -> list[Problem]:
     return problems
 
 
-def review_queue(*, viewer: User) -> QuerySet[DatasetVersion]:
-    """Submitted versions, oldest first. Empty for anyone who is not staff."""
+def review_queue(
+    *, viewer: User, modality: str = "", organization: str = "", q: str = ""
+) -> QuerySet[DatasetVersion]:
+    """Submitted versions, oldest first, optionally filtered by modality, creator organization
+    (slug) and words of the title. Empty for anyone who is not staff."""
     if not viewer.is_staff:
         return DatasetVersion.objects.none()
+    versions = DatasetVersion.objects.filter(status=DatasetVersion.Status.SUBMITTED)
+    if modality:
+        versions = versions.filter(dataset__modality=modality)
+    if organization:
+        versions = versions.filter(dataset__organization__slug=organization)
+    for term in q.split():
+        versions = versions.filter(dataset__title__icontains=term)
+    return versions.select_related("dataset__organization").order_by("submitted_at", "id")
+
+
+def version_for_review(*, viewer: User, version_id: str) -> DatasetVersion | None:
+    """Any version, for a staff reviewer (to inspect or decide); None for everybody else."""
+    if not viewer.is_staff:
+        return None
     return (
-        DatasetVersion.objects.filter(status=DatasetVersion.Status.SUBMITTED)
-        .select_related("dataset__organization")
-        .order_by("submitted_at", "id")
+        DatasetVersion.objects.select_related("dataset__organization", "based_on")
+        .filter(pk=version_id)
+        .first()
+    )
+
+
+def reviews_of(*, version: DatasetVersion) -> QuerySet[Review]:
+    return (
+        Review.objects.filter(version=version)
+        .select_related("reviewer")
+        .order_by("decided_at", "id")
+    )
+
+
+def latest_review(*, version: DatasetVersion) -> Review | None:
+    return reviews_of(version=version).last()
+
+
+def evidence_for_viewer(*, viewer: User, organization, evidence_id: str):
+    """An evidence document a staff reviewer or the owning organization may read, or None."""
+    documents = EvidenceDocument.objects.select_related("declaration__version__dataset")
+    if not viewer.is_staff:
+        if organization is None:
+            return None
+        documents = documents.filter(declaration__version__dataset__organization=organization)
+    return documents.filter(pk=evidence_id).first()
+
+
+PREVIEW_RECORDS = 5
+PREVIEW_BYTES = 64 * 1024
+IMAGE_PREVIEW_MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    data_file: DataFile
+    kind: str  # "records", "image" or ""
+    records: list[str]
+
+
+def file_previews(*, version: DatasetVersion, limit: int = 6) -> list[FilePreview]:
+    """The first records of a few JSONL and CSV files and the version's first images.
+
+    Reads at most PREVIEW_BYTES from each file's start, so a reviewer sees real samples (and
+    any personal data in them) without loading whole files.
+    """
+    previews = []
+    for data_file in files_of_version(version=version)[:200]:
+        if len(previews) >= limit:
+            break
+        media = data_file.media_type or ""
+        path = data_file.path.lower()
+        if media.startswith("image/") and data_file.size_bytes <= IMAGE_PREVIEW_MAX_BYTES:
+            previews.append(FilePreview(data_file, "image", []))
+        elif path.endswith((".jsonl", ".ndjson", ".csv", ".tsv")) or media in (
+            "application/jsonl",
+            "application/x-ndjson",
+            "text/csv",
+        ):
+            try:
+                head = storage.read_range(data_file.storage_name, 0, PREVIEW_BYTES)
+            except (OSError, FileNotFoundError):
+                continue
+            lines = head.decode("utf-8", errors="replace").splitlines()
+            if len(head) == PREVIEW_BYTES and lines:
+                lines = lines[:-1]  # the last line may be cut
+            previews.append(
+                FilePreview(
+                    data_file, "records", [line[:500] for line in lines[: PREVIEW_RECORDS + 1]]
+                )
+            )
+    return previews
+
+
+def file_for_review(*, viewer: User, file_id: str) -> DataFile | None:
+    if not viewer.is_staff:
+        return None
+    return DataFile.objects.filter(pk=file_id).select_related("version").first()
+
+
+def claims_for_review(*, viewer: User, status: str = "") -> QuerySet[RightsClaim]:
+    """Rights claims for staff triage, open ones first then newest. Empty for non-staff."""
+    if not viewer.is_staff:
+        return RightsClaim.objects.none()
+    claims = RightsClaim.objects.select_related("dataset__organization")
+    if status:
+        claims = claims.filter(status=status)
+    return claims.order_by("created_at", "id")
+
+
+def claim_for_review(*, viewer: User, claim_id: str) -> RightsClaim | None:
+    return claims_for_review(viewer=viewer).filter(pk=claim_id).first()
+
+
+def claims_of(*, organization) -> QuerySet[RightsClaim]:
+    """Claims on the organization's datasets, newest first (what the creator must answer)."""
+    return (
+        RightsClaim.objects.filter(dataset__organization=organization)
+        .select_related("dataset")
+        .order_by("-created_at", "id")
+    )
+
+
+def claim_of(*, organization, claim_id: str) -> RightsClaim | None:
+    return claims_of(organization=organization).filter(pk=claim_id).first()
+
+
+def ledger_for_version(*, version: DatasetVersion) -> QuerySet[LedgerEntry]:
+    """The version's history and its dataset's (claims, suspensions), oldest first."""
+    return (
+        LedgerEntry.objects.filter(
+            Q(subject_type="dataset_version", subject_id=version.pk)
+            | Q(subject_type="dataset", subject_id=version.dataset_id)
+        )
+        .select_related("actor")
+        .order_by("seq")
     )
 
 

@@ -35,6 +35,7 @@ from provenance.models import (
     UploadSession,
 )
 from provenance.paths import normalize_member_path
+from provenance.reviews import approve_version, decide_version
 from provenance.selectors import submission_problems
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "approve_version",
     "create_dataset",
     "create_version",
+    "decide_version",
     "delete_file",
     "ingest_version",
     "normalize_member_path",
@@ -603,37 +605,6 @@ def submit_version(
             actor=actor,
             organization=version.dataset.organization,
             payload={"merkle_root": version.merkle_root, "file_count": version.file_count},
-            now=now,
-        )
-    return version
-
-
-def approve_version(
-    *, actor: User, version: DatasetVersion, reason: str, now: datetime | None = None
-) -> DatasetVersion:
-    """Approve a submitted version, which freezes it. Staff only.
-
-    Raises Conflict when the version is not waiting for review (another reviewer decided it
-    first). Writes `version.approved`; publishing the listing is the marketplace's part.
-    """
-    now = now or timezone.now()
-    if not actor.is_staff:
-        raise NotFound("No such version.")
-    with transaction.atomic():
-        # A conditional update claims the decision: of two reviewers acting at once, one wins.
-        updated = DatasetVersion.objects.filter(
-            pk=version.pk, status=DatasetVersion.Status.SUBMITTED
-        ).update(status=DatasetVersion.Status.APPROVED, approved_at=now)
-        if updated != 1:
-            raise Conflict("This version is no longer waiting for review.")
-        version = DatasetVersion.objects.select_related("dataset__organization").get(pk=version.pk)
-        record_event(
-            action="version.approved",
-            subject_type="dataset_version",
-            subject_id=version.pk,
-            actor=actor,
-            organization=version.dataset.organization,
-            payload={"reason": reason, "merkle_root": version.merkle_root},
             now=now,
         )
     return version

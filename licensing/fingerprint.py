@@ -52,19 +52,31 @@ def _key(license_id: str) -> bytes:
 
 
 class _Bits:
-    """An endless keyed bit stream: bit i of HMAC(key, block number) blocks."""
+    """An endless keyed bit stream: bit i of HMAC(key, block number) blocks, 256 bits each."""
 
     def __init__(self, key: bytes):
         self.key = key
-        self.block_number = -1
-        self.block = b""
+
+    def _block(self, number: int) -> str:
+        digest = hmac.new(self.key, struct.pack(">Q", number), "sha256").digest()
+        # Bit i of the block is bit (i % 8) of byte i // 8: little-endian, reversed to index.
+        return format(int.from_bytes(digest, "little"), "0256b")[::-1]
 
     def bit(self, index: int) -> int:
         block_number, offset = divmod(index, 256)
-        if block_number != self.block_number:
-            self.block = hmac.new(self.key, struct.pack(">Q", block_number), "sha256").digest()
-            self.block_number = block_number
-        return (self.block[offset // 8] >> (offset % 8)) & 1
+        return int(self._block(block_number)[offset])
+
+    def string(self, start: int, count: int) -> str:
+        """Bits `start` to `start + count - 1` as a string of "0" and "1"."""
+        if count <= 0:
+            return ""
+        first, last = start // 256, (start + count - 1) // 256
+        bits = "".join(self._block(number) for number in range(first, last + 1))
+        offset = start - first * 256
+        return bits[offset : offset + count]
+
+
+_SEPARATORS = {"0": b"\n", "1": b"\r\n"}
 
 
 def _text_stream(license_id: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -74,23 +86,19 @@ def _text_stream(license_id: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         if not chunk:
             continue
-        out = []
-        start = 0
-        while True:
-            newline = chunk.find(b"\n", start)
-            if newline < 0:
-                out.append(chunk[start:])
-                break
-            preceded_by_cr = chunk[newline - 1 : newline] == b"\r" if newline else previous_ends_cr
-            out.append(chunk[start:newline])
-            if not preceded_by_cr and bits.bit(line):
-                out.append(b"\r\n")
-            else:
-                out.append(b"\n")
-            line += 1
-            start = newline + 1
+        parts = chunk.split(b"\n")
+        breaks = len(parts) - 1
+        separators = [_SEPARATORS[bit] for bit in bits.string(line, breaks)]
+        if previous_ends_cr or b"\r" in chunk:
+            # A line that already ends in \r\n keeps it (the \r may end the previous chunk).
+            for index in range(breaks):
+                text = parts[index]
+                if text.endswith(b"\r") or (index == 0 and not text and previous_ends_cr):
+                    separators[index] = b"\n"
+        separators.append(b"")
+        yield b"".join([piece for pair in zip(parts, separators, strict=True) for piece in pair])
+        line += breaks
         previous_ends_cr = chunk.endswith(b"\r")
-        yield b"".join(out)
 
 
 def png_tag(license_id: str) -> bytes:

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from licensing.api import CertificateVerifyView, LicenseViewSet
+from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
 from marketplace.api import ListingViewSet, OrderViewSet
 from provenance.api import DatasetViewSet, UploadViewSet, VersionViewSet
 
@@ -19,6 +19,9 @@ router.register("uploads", UploadViewSet, basename="upload")
 # --- Checkout and licenses (marketplace, licensing) ---
 router.register("orders", OrderViewSet, basename="order")
 router.register("licenses", LicenseViewSet, basename="license")
+
+# --- Negotiation: offers and agreements (licensing) ---
+router.register("offers", OfferViewSet, basename="offer")
 
 urlpatterns = [
     *router.urls,

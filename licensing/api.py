@@ -2,19 +2,26 @@
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import InvalidInput
+from accounts.errors import InvalidInput, NotFound
 from accounts.rest import HasOrganization, HasScope, request_organization
 from licensing import delivery as delivering
-from licensing import selectors
-from licensing.models import License
+from licensing import selectors, services
+from licensing.models import Agreement, License, Offer, PriceModel, Proposal, Use
+from licensing.money import SUPPORTED_CURRENCIES
 from licensing.services import verify_certificate
+from provenance.models import Dataset, DatasetVersion
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 ID_PATTERN = r"[a-z]+_[0-9a-z]+"
@@ -203,3 +210,266 @@ class CertificateVerifyView(APIView):
         certificate = request.data.get("certificate") if data.get("certificate") else None
         check = verify_certificate(envelope=certificate, license_id=data.get("license_id"))
         return Response(VerifyResultSerializer(check.__dict__).data)
+
+
+# --- Negotiation: offers ------------------------------------------------------------------
+
+ERRORS = {400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
+
+
+class ProposedTermsSerializer(serializers.Serializer):
+    """Structured license terms; money in minor units of `currency`."""
+
+    permitted_uses = serializers.ListField(child=serializers.ChoiceField(choices=Use.choices))
+    commercial_use = serializers.BooleanField(required=False, default=False)
+    term_days = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Null for perpetual."
+    )
+    territories = serializers.ListField(
+        child=serializers.CharField(max_length=20),
+        required=False,
+        default=list,
+        help_text='ISO 3166-1 alpha-2 codes, or ["worldwide"] (the default).',
+    )
+    is_exclusive = serializers.BooleanField(required=False, default=False)
+    attribution_required = serializers.BooleanField(required=False, default=False)
+    model_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
+    seat_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
+    price_model = serializers.ChoiceField(
+        choices=PriceModel.choices, required=False, default=PriceModel.FLAT
+    )
+    price_minor = serializers.IntegerField(help_text="Whole minor units (cents).")
+    currency = serializers.ChoiceField(choices=SUPPORTED_CURRENCIES)
+
+
+class ChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    label = serializers.CharField()
+    before = serializers.CharField()
+    after = serializers.CharField()
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    terms = serializers.SerializerMethodField()
+    author = serializers.EmailField(source="created_by.email")
+    changes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Proposal
+        fields = ["id", "number", "side", "author", "message", "terms", "changes", "created_at"]
+
+    @extend_schema_field(ProposedTermsSerializer)
+    def get_terms(self, proposal) -> dict:
+        return proposal.terms_dict()
+
+    @extend_schema_field(ChangeSerializer(many=True))
+    def get_changes(self, proposal) -> list[dict]:
+        return self.context.get("changes", {}).get(proposal.pk, [])
+
+
+class AgreementSerializer(serializers.ModelSerializer):
+    buyer_accepted_by = serializers.EmailField(source="buyer_accepted_by.email")
+    creator_accepted_by = serializers.EmailField(source="creator_accepted_by.email")
+    ledger_seq = serializers.IntegerField(source="ledger_entry_id", allow_null=True)
+
+    class Meta:
+        model = Agreement
+        fields = [
+            "id",
+            "terms",
+            "terms_sha256",
+            "price_minor",
+            "currency",
+            "is_exclusive",
+            "exclusive_until",
+            "buyer_accepted_by",
+            "buyer_accepted_at",
+            "creator_accepted_by",
+            "creator_accepted_at",
+            "ledger_seq",
+            "created_at",
+        ]
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.slug", help_text="The listing's slug.")
+    buyer = serializers.CharField(source="buyer_org.slug")
+    creator = serializers.CharField(source="creator_org.slug")
+    awaiting = serializers.SerializerMethodField(
+        help_text="The side whose answer is awaited while the offer is open."
+    )
+    proposals = serializers.SerializerMethodField()
+    agreement = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "dataset",
+            "buyer",
+            "creator",
+            "status",
+            "awaiting",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "closed_reason",
+            "proposals",
+            "agreement",
+        ]
+
+    def _steps(self, offer):
+        cache = self.context.setdefault("_steps", {})
+        if offer.pk not in cache:
+            cache[offer.pk] = selectors.thread_of(offer=offer)
+        return cache[offer.pk]
+
+    def get_awaiting(self, offer) -> str | None:
+        steps = self._steps(offer)
+        if offer.status != Offer.Status.OPEN or not steps:
+            return None
+        return "buyer" if steps[-1].proposal.side == "creator" else "creator"
+
+    @extend_schema_field(ProposalSerializer(many=True))
+    def get_proposals(self, offer) -> list[dict]:
+        steps = self._steps(offer)
+        changes = {step.proposal.pk: step.changes for step in steps}
+        return ProposalSerializer(
+            [step.proposal for step in steps], many=True, context={"changes": changes}
+        ).data
+
+    @extend_schema_field(AgreementSerializer(allow_null=True))
+    def get_agreement(self, offer) -> dict | None:
+        agreement = Agreement.objects.filter(offer=offer).first()
+        return AgreementSerializer(agreement).data if agreement else None
+
+
+class OfferCreateSerializer(serializers.Serializer):
+    dataset = serializers.SlugField(help_text="The listing's slug.")
+    terms = ProposedTermsSerializer()
+    message = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+
+
+class CounterSerializer(serializers.Serializer):
+    terms = ProposedTermsSerializer()
+    message = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="offers_list",
+        summary="Your organization's offers, as buyer or creator",
+        responses={200: OfferSerializer(many=True)},
+    ),
+    retrieve=extend_schema(
+        operation_id="offers_retrieve",
+        summary="One offer thread with every proposal and what changed",
+        responses={200: OfferSerializer, 404: PROBLEM},
+    ),
+)
+class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Negotiation threads of the caller's organization."""
+
+    permission_classes = [IsAuthenticated, HasScope, HasOrganization]
+    required_scopes = {"GET": "catalog:read", "POST": "offers:write"}
+    serializer_class = OfferSerializer
+    lookup_value_regex = ID_PATTERN
+
+    @property
+    def organization(self):
+        return request_organization(self.request)
+
+    def get_queryset(self):
+        return selectors.offers_of(organization=self.organization).order_by("-updated_at", "id")
+
+    def get_object(self):
+        offer = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if offer is None:
+            raise Http404("No such offer.")
+        return offer
+
+    def _thread(self, offer, code=status.HTTP_200_OK):
+        offer = Offer.objects.select_related("dataset", "buyer_org", "creator_org").get(pk=offer.pk)
+        return Response(OfferSerializer(offer).data, status=code)
+
+    @extend_schema(
+        operation_id="offers_create",
+        summary="Propose terms for a listed dataset (opens a thread)",
+        request=OfferCreateSerializer,
+        responses={201: OfferSerializer, **ERRORS},
+    )
+    def create(self, request):
+        data = _valid(OfferCreateSerializer, request.data)
+        dataset = (
+            Dataset.objects.filter(
+                slug=data["dataset"], versions__status=DatasetVersion.Status.APPROVED
+            )
+            .distinct()
+            .first()
+        )
+        if dataset is None:
+            raise NotFound("No listed dataset has this slug.")
+        offer = services.open_offer(
+            actor=request.user,
+            organization=self.organization,
+            dataset=dataset,
+            terms=dict(data["terms"]),
+            message=data["message"],
+        )
+        return self._thread(offer, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="offers_counter",
+        summary="Answer the other side's proposal with changed terms",
+        request=CounterSerializer,
+        responses={200: OfferSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def counter(self, request, pk=None):
+        offer = self.get_object()
+        data = _valid(CounterSerializer, request.data)
+        services.counter_offer(
+            actor=request.user,
+            organization=self.organization,
+            offer=offer,
+            terms=dict(data["terms"]),
+            message=data["message"],
+        )
+        return self._thread(offer)
+
+    @extend_schema(
+        operation_id="offers_accept",
+        summary="Accept the other side's latest proposal; returns the thread with its agreement",
+        request=None,
+        responses={200: OfferSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        offer = self.get_object()
+        services.accept_offer(actor=request.user, organization=self.organization, offer=offer)
+        return self._thread(offer)
+
+    @extend_schema(
+        operation_id="offers_reject",
+        summary="Decline the other side's latest proposal; the thread closes",
+        request=RejectSerializer,
+        responses={200: OfferSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        offer = self.get_object()
+        data = _valid(RejectSerializer, request.data)
+        services.reject_offer(
+            actor=request.user, organization=self.organization, offer=offer, reason=data["reason"]
+        )
+        return self._thread(offer)

@@ -1,13 +1,15 @@
 import hashlib
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from accounts.errors import Conflict
 from accounts.ids import PublicIdField
 from accounts.models import Organization, User
 from licensing.money import SUPPORTED_CURRENCIES
-from provenance.models import DataFile, Dataset, DatasetVersion, canonical_json
+from provenance.models import DataFile, Dataset, DatasetVersion, LedgerEntry, canonical_json
 
 
 class Use(models.TextChoices):
@@ -289,3 +291,154 @@ class Download(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.bytes_sent} bytes)"
+
+
+# --- Negotiation: offers, proposals, agreements -----------------------------------------
+
+
+class Side(models.TextChoices):
+    BUYER = "buyer", "Buyer"
+    CREATOR = "creator", "Creator"
+
+
+class Offer(models.Model):
+    """A negotiation thread between a buyer organization and a dataset's creator organization."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    id = PublicIdField(prefix="off")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="offers")
+    buyer_org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="offers_made"
+    )
+    creator_org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="offers_received"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="offers_opened"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="licensing_offer_status_exp"),
+            models.Index(fields=["dataset", "status"], name="licensing_offer_dataset_st"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(buyer_org=models.F("creator_org")),
+                name="licensing_offer_two_parties",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Offer {self.pk} on {self.dataset_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    def is_expired(self, now) -> bool:
+        return self.status == self.Status.OPEN and self.expires_at <= now
+
+    def side_of(self, organization) -> str | None:
+        if organization is None:
+            return None
+        if organization.pk == self.buyer_org_id:
+            return Side.BUYER
+        if organization.pk == self.creator_org_id:
+            return Side.CREATOR
+        return None
+
+
+class Proposal(LicenseTerms):
+    """One step of a thread: the terms one side proposes, with a message."""
+
+    id = PublicIdField(prefix="prp")
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="proposals")
+    number = models.PositiveIntegerField()
+    side = models.CharField(max_length=8, choices=Side.choices)
+    message = models.TextField(blank=True, max_length=4000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="proposals"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["offer", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["offer", "number"], name="licensing_proposal_unique_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Proposal {self.number} of {self.offer_id} by the {self.side}"
+
+
+class Agreement(models.Model):
+    """Accepted terms, frozen: the canonical JSON, its SHA-256 and both sides' acceptance."""
+
+    id = PublicIdField(prefix="agr")
+    offer = models.OneToOneField(Offer, on_delete=models.PROTECT, related_name="agreement")
+    proposal = models.OneToOneField(Proposal, on_delete=models.PROTECT, related_name="agreement")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="agreements")
+    buyer_org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="agreements_as_buyer"
+    )
+    creator_org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="agreements_as_creator"
+    )
+    terms = models.JSONField(help_text="The accepted terms, exactly as hashed.")
+    terms_sha256 = models.CharField(max_length=64)
+    price_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    is_exclusive = models.BooleanField(default=False)
+    exclusive_until = models.DateTimeField(
+        null=True, blank=True, help_text="End of exclusivity; empty while perpetual."
+    )
+    buyer_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    buyer_accepted_at = models.DateTimeField()
+    creator_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    creator_accepted_at = models.DateTimeField()
+    ledger_entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["dataset", "is_exclusive"], name="licensing_agreement_excl"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Agreement {self.pk} on {self.dataset_id}"
+
+    @staticmethod
+    def hash_terms(terms: dict) -> str:
+        return hashlib.sha256(canonical_json(terms)).hexdigest()
+
+    def holds_exclusivity(self, now) -> bool:
+        return self.is_exclusive and (self.exclusive_until is None or self.exclusive_until > now)
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise Conflict("An agreement is frozen once made.")
+        self.terms_sha256 = self.hash_terms(self.terms)
+        super().save(*args, **kwargs)

@@ -1,6 +1,8 @@
-"""Use cases of licensing: terms, list-price license options, licenses and their deliveries."""
+"""Use cases of licensing: terms, list-price license options, offers and agreements, licenses
+and their deliveries."""
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,25 +11,33 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import Conflict, InvalidInput, NotFound
-from accounts.models import Event, Organization, User
+from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from accounts.models import Event, Membership, Organization, User
+from accounts.selectors import membership_in
 from accounts.services import emit_event, notify_organization
 from licensing import fingerprint
 from licensing.models import (
+    Agreement,
     Certificate,
     Delivery,
     Download,
     License,
     LicenseOption,
     LicenseTemplate,
+    Offer,
     PriceModel,
+    Proposal,
+    Side,
     Use,
 )
 from licensing.money import SUPPORTED_CURRENCIES
+from licensing.selectors import exclusive_agreement_on
 from provenance import storage
 from provenance.models import DataFile, Dataset, DatasetVersion, canonical_json
 from provenance.services import record_event
 from provenance.signing import sign_payload, verify_envelope
+
+logger = logging.getLogger(__name__)
 
 _ISO_COUNTRY_LENGTH = 2
 
@@ -619,3 +629,329 @@ def record_download(
         byte_range=byte_range[:64],
         created_at=now or timezone.now(),
     )
+
+
+# --- Negotiation: offers, counters, acceptance ------------------------------------------
+
+OFFER_LIFETIME = timedelta(days=14)
+_ACTING_ROLES = (Membership.Role.OWNER, Membership.Role.MEMBER)
+EXCLUSIVELY_LICENSED = "The dataset was licensed exclusively to another organization."
+
+
+def _require_negotiator(*, actor: User, organization: Organization) -> None:
+    membership = membership_in(organization=organization, user=actor)
+    if membership is None or membership.role not in _ACTING_ROLES:
+        raise PermissionDenied("Only owners and members of the organization can negotiate.")
+
+
+def _refuse_if_exclusively_licensed(*, dataset: Dataset, now: datetime) -> None:
+    if exclusive_agreement_on(dataset=dataset, now=now) is not None:
+        raise Conflict(
+            "This dataset is licensed exclusively; it takes no offers while that runs.",
+            code="exclusively_licensed",
+        )
+
+
+def _locked_offer(*, offer: Offer, organization: Organization) -> tuple[Offer, str]:
+    """The offer row locked, and the side `organization` is on. NotFound for third parties."""
+    locked = Offer.objects.select_for_update().filter(pk=offer.pk).first()
+    side = locked.side_of(organization) if locked else None
+    if side is None:
+        raise NotFound("No such offer.")
+    return locked, side
+
+
+def _refuse_unless_open(offer: Offer, now: datetime) -> None:
+    if offer.status != Offer.Status.OPEN:
+        raise Conflict(f"This offer is {offer.get_status_display().lower()}.", code="offer_closed")
+    if offer.expires_at <= now:
+        raise Conflict("This offer has expired.", code="offer_expired")
+
+
+def open_offer(
+    *,
+    actor: User,
+    organization: Organization,
+    dataset: Dataset,
+    terms: dict,
+    message: str = "",
+    now: datetime | None = None,
+) -> Offer:
+    """A buyer organization proposes terms for a listed dataset; the creator answers next.
+
+    Raises PermissionDenied for non-buyers, InvalidInput for bad terms or one's own dataset,
+    NotFound for an unlisted dataset, Conflict while the dataset is licensed exclusively.
+    """
+    now = now or timezone.now()
+    _require_negotiator(actor=actor, organization=organization)
+    if not organization.is_buyer:
+        raise PermissionDenied("Only buyer organizations can make offers.")
+    if dataset.organization_id == organization.pk:
+        raise InvalidInput("You cannot make an offer on your own dataset.")
+    cleaned = clean_terms(terms)
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        if (
+            locked is None
+            or not locked.versions.filter(status=DatasetVersion.Status.APPROVED).exists()
+        ):
+            raise NotFound("No such dataset in the catalog.")
+        _refuse_if_exclusively_licensed(dataset=locked, now=now)
+        offer = Offer.objects.create(
+            dataset=locked,
+            buyer_org=organization,
+            creator_org_id=locked.organization_id,
+            expires_at=now + OFFER_LIFETIME,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        Proposal.objects.create(
+            offer=offer,
+            number=1,
+            side=Side.BUYER,
+            message=message.strip(),
+            created_by=actor,
+            created_at=now,
+            **cleaned,
+        )
+        emit_event(
+            organization=offer.creator_org,
+            type="offer.created",
+            data={"offer": offer.pk, "dataset": locked.slug},
+            now=now,
+        )
+    logger.info("offer %s opened on %s by %s", offer.pk, dataset.pk, organization.pk)
+    return offer
+
+
+def counter_offer(
+    *,
+    actor: User,
+    organization: Organization,
+    offer: Offer,
+    terms: dict,
+    message: str = "",
+    now: datetime | None = None,
+) -> Proposal:
+    """The side whose turn it is answers with changed terms; the offer's clock starts again.
+
+    Raises NotFound for third parties, Conflict when the offer is closed, expired or waiting on
+    the other side, InvalidInput for bad or unchanged terms.
+    """
+    now = now or timezone.now()
+    _require_negotiator(actor=actor, organization=organization)
+    cleaned = clean_terms(terms)
+    with transaction.atomic():
+        Dataset.objects.select_for_update().filter(pk=offer.dataset_id).first()
+        offer, side = _locked_offer(offer=offer, organization=organization)
+        _refuse_unless_open(offer, now)
+        latest = offer.proposals.order_by("-number").first()
+        if latest.side == side:
+            raise Conflict("Wait for the other side to answer your proposal.", code="not_your_turn")
+        if {name: cleaned[name] for name in Proposal.TERM_FIELDS} == latest.terms_dict():
+            raise InvalidInput("Change at least one term to counter, or accept the proposal.")
+        _refuse_if_exclusively_licensed(dataset=offer.dataset, now=now)
+        proposal = Proposal.objects.create(
+            offer=offer,
+            number=latest.number + 1,
+            side=side,
+            message=message.strip(),
+            created_by=actor,
+            created_at=now,
+            **cleaned,
+        )
+        offer.expires_at = now + OFFER_LIFETIME
+        offer.updated_at = now
+        offer.save(update_fields=["expires_at", "updated_at"])
+        other = offer.buyer_org if side == Side.CREATOR else offer.creator_org
+        emit_event(
+            organization=other,
+            type="offer.countered",
+            data={"offer": offer.pk, "proposal": proposal.pk},
+            now=now,
+        )
+    return proposal
+
+
+def agreement_terms(*, offer: Offer, proposal: Proposal, acceptance: dict) -> dict:
+    """The canonical content an agreement freezes and hashes."""
+    return {
+        "offer": offer.pk,
+        "proposal": proposal.pk,
+        "dataset": {"id": offer.dataset_id, "slug": offer.dataset.slug},
+        "licensor": {"id": offer.creator_org_id, "name": offer.creator_org.name},
+        "licensee": {"id": offer.buyer_org_id, "name": offer.buyer_org.name},
+        "terms": proposal.terms_dict(),
+        "accepted": acceptance,
+    }
+
+
+def accept_offer(
+    *, actor: User, organization: Organization, offer: Offer, now: datetime | None = None
+) -> Agreement:
+    """Accept the other side's latest proposal: the terms are frozen into an Agreement.
+
+    The dataset row is locked first, so of concurrent acceptances of exclusive terms exactly
+    one wins. An exclusive agreement withdraws the dataset's other open offers and its list
+    options. Raises NotFound for third parties, Conflict when the offer is closed, expired,
+    one's own proposal, or the dataset is licensed exclusively. Writes `agreement.made`.
+    """
+    now = now or timezone.now()
+    _require_negotiator(actor=actor, organization=organization)
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().get(pk=offer.dataset_id)
+        offer, side = _locked_offer(offer=offer, organization=organization)
+        _refuse_unless_open(offer, now)
+        proposal = offer.proposals.select_related("created_by").order_by("-number").first()
+        if proposal.side == side:
+            raise Conflict(
+                "You made the latest proposal; the other side accepts it.", code="not_your_turn"
+            )
+        _refuse_if_exclusively_licensed(dataset=dataset, now=now)
+        mine = {"user": actor.email, "at": now.isoformat()}
+        theirs = {"user": proposal.created_by.email, "at": proposal.created_at.isoformat()}
+        acceptance = {side: mine, proposal.side: theirs}
+        terms = agreement_terms(offer=offer, proposal=proposal, acceptance=acceptance)
+        by_side = {side: (actor, now), proposal.side: (proposal.created_by, proposal.created_at)}
+        exclusive_until = (
+            now + timedelta(days=proposal.term_days)
+            if proposal.is_exclusive and proposal.term_days
+            else None
+        )
+        agreement = Agreement(
+            offer=offer,
+            proposal=proposal,
+            dataset=dataset,
+            buyer_org_id=offer.buyer_org_id,
+            creator_org_id=offer.creator_org_id,
+            terms=terms,
+            price_minor=proposal.price_minor,
+            currency=proposal.currency,
+            is_exclusive=proposal.is_exclusive,
+            exclusive_until=exclusive_until,
+            buyer_accepted_by=by_side[Side.BUYER][0],
+            buyer_accepted_at=by_side[Side.BUYER][1],
+            creator_accepted_by=by_side[Side.CREATOR][0],
+            creator_accepted_at=by_side[Side.CREATOR][1],
+            created_at=now,
+        )
+        agreement.save(force_insert=True)
+        Offer.objects.filter(pk=offer.pk).update(
+            status=Offer.Status.ACCEPTED, closed_at=now, updated_at=now
+        )
+        withdrawn_offers, withdrawn_options = [], []
+        if agreement.is_exclusive:
+            withdrawn_offers, withdrawn_options = _take_off_market(
+                dataset=dataset, except_offer=offer, now=now
+            )
+        entry = record_event(
+            action="agreement.made",
+            subject_type="agreement",
+            subject_id=agreement.pk,
+            actor=actor,
+            organization=organization,
+            payload={
+                "offer": offer.pk,
+                "dataset": dataset.pk,
+                "terms_sha256": agreement.terms_sha256,
+                "exclusive": agreement.is_exclusive,
+                "withdrawn_offers": withdrawn_offers,
+                "withdrawn_options": withdrawn_options,
+            },
+            now=now,
+        )
+        Agreement.objects.filter(pk=agreement.pk).update(ledger_entry=entry)
+        agreement.ledger_entry = entry
+        for party in (offer.buyer_org, offer.creator_org):
+            emit_event(
+                organization=party,
+                type="offer.accepted",
+                data={"offer": offer.pk, "agreement": agreement.pk},
+                now=now,
+            )
+    offer.status = Offer.Status.ACCEPTED
+    logger.info("offer %s accepted: agreement %s", offer.pk, agreement.pk)
+    return agreement
+
+
+def _take_off_market(
+    *, dataset: Dataset, except_offer: Offer, now: datetime
+) -> tuple[list[str], list[str]]:
+    """Close the dataset's other open offers and withdraw its list options (dataset locked)."""
+    offers = list(
+        Offer.objects.filter(dataset=dataset, status=Offer.Status.OPEN)
+        .exclude(pk=except_offer.pk)
+        .values_list("pk", flat=True)
+    )
+    Offer.objects.filter(pk__in=offers).update(
+        status=Offer.Status.WITHDRAWN,
+        closed_at=now,
+        updated_at=now,
+        closed_reason=EXCLUSIVELY_LICENSED,
+    )
+    options = list(
+        LicenseOption.objects.filter(dataset=dataset, is_active=True).values_list("pk", flat=True)
+    )
+    LicenseOption.objects.filter(pk__in=options).update(is_active=False)
+    return offers, options
+
+
+def reject_offer(
+    *,
+    actor: User,
+    organization: Organization,
+    offer: Offer,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Offer:
+    """The side whose turn it is declines the latest proposal; the thread closes."""
+    now = now or timezone.now()
+    _require_negotiator(actor=actor, organization=organization)
+    with transaction.atomic():
+        offer, side = _locked_offer(offer=offer, organization=organization)
+        _refuse_unless_open(offer, now)
+        latest = offer.proposals.order_by("-number").first()
+        if latest.side == side:
+            raise Conflict(
+                "You made the latest proposal; withdraw the offer instead.", code="not_your_turn"
+            )
+        offer.status = Offer.Status.REJECTED
+        offer.closed_at = offer.updated_at = now
+        offer.closed_reason = reason.strip()[:300]
+        offer.save(update_fields=["status", "closed_at", "updated_at", "closed_reason"])
+        other = offer.buyer_org if side == Side.CREATOR else offer.creator_org
+        emit_event(organization=other, type="offer.rejected", data={"offer": offer.pk}, now=now)
+    return offer
+
+
+def withdraw_offer(
+    *, actor: User, organization: Organization, offer: Offer, now: datetime | None = None
+) -> Offer:
+    """The buyer takes its offer back while it is open."""
+    now = now or timezone.now()
+    _require_negotiator(actor=actor, organization=organization)
+    with transaction.atomic():
+        offer, side = _locked_offer(offer=offer, organization=organization)
+        if side != Side.BUYER:
+            raise PermissionDenied("Only the buyer can withdraw an offer; reject it instead.")
+        _refuse_unless_open(offer, now)
+        offer.status = Offer.Status.WITHDRAWN
+        offer.closed_at = offer.updated_at = now
+        offer.closed_reason = "Withdrawn by the buyer."
+        offer.save(update_fields=["status", "closed_at", "updated_at", "closed_reason"])
+    return offer
+
+
+def expire_offers(*, now: datetime | None = None) -> int:
+    """Close every open offer past its expiry. Returns how many closed (periodic task)."""
+    now = now or timezone.now()
+    count = Offer.objects.filter(status=Offer.Status.OPEN, expires_at__lte=now).update(
+        status=Offer.Status.EXPIRED,
+        closed_at=now,
+        updated_at=now,
+        closed_reason="No answer before the offer expired.",
+    )
+    if count:
+        logger.info("expired %d offers", count)
+    return count

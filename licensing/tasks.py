@@ -8,3 +8,8 @@ from licensing import services
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def expire_licenses_task() -> int:
     return services.expire_licenses()
+
+
+@shared_task
+def expire_offers_task() -> int:
+    return services.expire_offers()

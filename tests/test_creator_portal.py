@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from licensing.models import LicenseOption, LicenseTemplate
 from provenance import services
-from provenance.models import DataFile, Dataset, DatasetVersion, LedgerEntry
+from provenance.models import DataFile, Dataset, DatasetVersion, LedgerEntry, RightsClaim
 
 
 @pytest.fixture
@@ -289,6 +289,13 @@ def other_orgs_objects(cast, make_listing):
         "evidence_id": evidence.pk,
         "archive_id": archive.pk,
         "upload_id": upload.pk,
+        "claim_id": RightsClaim.objects.create(
+            dataset=dataset,
+            claimant_name="Claimant",
+            claimant_email="claimant@example.test",
+            basis=RightsClaim.Basis.OTHER,
+            statement="A claim on another organization's dataset.",
+        ).pk,
     }
 
 

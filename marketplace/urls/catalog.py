@@ -7,4 +7,5 @@ app_name = "catalog"
 urlpatterns = [
     path("", catalog.catalog, name="index"),
     path("<slug:slug>/", catalog.listing_detail, name="detail"),
+    path("<slug:slug>/claim/", catalog.listing_claim, name="claim"),
 ]

@@ -5,6 +5,8 @@ from marketplace.views import checkout, creator
 app_name = "creator"
 
 urlpatterns = [
+    path("claims/", creator.claims, name="claims"),
+    path("claims/<str:claim_id>/", creator.claim_detail, name="claim"),
     path("", creator.home, name="home"),
     path("sales/", checkout.sales, name="sales"),  # checkout (issue 7)
     path("datasets/new/", creator.dataset_new, name="dataset-new"),

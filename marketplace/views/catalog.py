@@ -2,12 +2,16 @@
 
 from collections import Counter
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
+from accounts.errors import DomainError
+from accounts.views import add_domain_error
 from marketplace import selectors
-from marketplace.forms import CatalogFilterForm
+from marketplace.forms import CatalogFilterForm, RightsClaimForm
+from provenance.claims import check_claim_rate, file_claim
 from provenance.models import DatasetVersion
 from provenance.selectors import files_of_version, quality_report_of
 
@@ -71,4 +75,40 @@ def listing_detail(request, slug: str):
             "uses": selectors.permitted_uses_of(listing),
             "quality": quality_report_of(version=version),
         },
+    )
+
+
+def client_address(request) -> str:
+    # REMOTE_ADDR, not a forwarded header a client could forge; a proxy in front sets it.
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def listing_claim(request, slug: str):
+    """The public rights-claim form of a listing (throttled per address and hour)."""
+    listing = selectors.listing_by_slug(slug=slug)
+    if listing is None:
+        raise Http404("No published dataset has this address.")
+    form = RightsClaimForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                check_claim_rate(client_key=client_address(request))
+                data = dict(form.cleaned_data)
+                file_claim(dataset=listing.dataset, evidence=data.pop("evidence"), **data)
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.status if error.status == 429 else 400
+            else:
+                messages.success(
+                    request,
+                    "Your claim was filed. A reviewer will look at it and write to you.",
+                )
+                return redirect("catalog:detail", slug=slug)
+    return render(
+        request,
+        "marketplace/claim_form.html",
+        {"listing": listing, "dataset": listing.dataset, "form": form},
+        status=status,
     )

@@ -21,6 +21,7 @@ from licensing import services as licensing
 from licensing.models import LicenseOption, LicenseTemplate
 from marketplace.forms import (
     ARCHIVE_SUFFIXES,
+    CounterStatementForm,
     DatasetForm,
     DeclarationForm,
     EvidenceForm,
@@ -30,6 +31,7 @@ from marketplace.forms import (
     VersionNotesForm,
 )
 from provenance import selectors, services, storage, uploads
+from provenance.claims import submit_counter_statement
 from provenance.models import DatasetVersion
 
 FILES_PER_PAGE = 100
@@ -174,6 +176,7 @@ def _version_context(request, version: DatasetVersion) -> dict:
         if version.status == DatasetVersion.Status.DRAFT
         else [],
         "declaration": selectors.declaration_of(version=version),
+        "reviews": list(selectors.reviews_of(version=version)),
         "upload_form": UploadForm(),
         "has_files": files_page.paginator.count > 0,
         "notes_form": VersionNotesForm(initial={"notes": version.notes}),
@@ -509,3 +512,44 @@ def option_toggle(request, option_id: str):
         f"{option.name} is {'withdrawn from sale' if option.is_active else 'on sale again'}.",
     )
     return redirect("creator:dataset", dataset_id=option.dataset_id)
+
+
+# --- Rights claims on the organization's datasets ------------------------------------------
+
+
+@creator_required
+def claims(request):
+    return render(
+        request,
+        "marketplace/creator/claims.html",
+        {"claims": selectors.claims_of(organization=request.organization)},
+    )
+
+
+@creator_required
+def claim_detail(request, claim_id: str):
+    claim = selectors.claim_of(organization=request.organization, claim_id=claim_id)
+    if claim is None:
+        raise Http404("No such claim.")
+    form = CounterStatementForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            submit_counter_statement(
+                actor=request.user,
+                organization=request.organization,
+                claim=claim,
+                statement=form.cleaned_data["statement"],
+            )
+        except DomainError as error:
+            if error.status == 404:
+                raise_for_http(error)
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Your counter-statement was sent to the reviewers.")
+            return redirect("creator:claim", claim.pk)
+    return render(
+        request,
+        "marketplace/creator/claim.html",
+        {"claim": claim, "form": form},
+        status=400 if form.errors else 200,
+    )

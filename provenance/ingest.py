@@ -212,9 +212,14 @@ class _Reporter:
         }
         self.errors: list[dict] = []
         self._last = 0.0
+        # Storage backends may read the stream in threads of their own (boto3's uploads do):
+        # counts from there add up, but only the ingest's own thread writes to the database.
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
 
     def add(self, name: str, amount: int = 1) -> None:
-        self.values[name] += amount
+        with self._lock:
+            self.values[name] += amount
         self.flush()
 
     def add_bytes(self, amount: int) -> None:
@@ -230,6 +235,8 @@ class _Reporter:
             self.flush(force=True)
 
     def flush(self, force: bool = False) -> None:
+        if threading.get_ident() != self._owner:
+            return
         moment = time.monotonic()
         if not force and moment - self._last < self.interval:
             return

@@ -328,8 +328,11 @@ def test_browsers_upload_straight_to_s3_in_presigned_parts_and_resume(
 
 
 def test_archives_in_s3_expand_through_a_spooled_copy(
-    api, cast, draft, s3_storage, django_capture_on_commit_callbacks
+    api, cast, draft, s3_storage, settings, django_capture_on_commit_callbacks
 ):
+    # Progress on every read: boto3 reads the members in threads of its own, and those must
+    # never write to the database (SQLite would lock against the ingest's own transaction).
+    settings.INGEST_PROGRESS_SECONDS = 0
     zipped = make_zip([("z/1.txt", b"one"), ("z/2.txt", b"two")])
     from django.core.files.uploadedfile import SimpleUploadedFile
 

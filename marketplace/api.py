@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.errors import NotFound
 from accounts.idempotency import idempotent
-from accounts.rest import HasOrganization, HasScope, request_organization
+from accounts.rest import HasOrganization, HasScope, PagePagination, request_organization
 from licensing.models import LicenseOption, Use
 from licensing.money import SUPPORTED_CURRENCIES, parse_major
 from marketplace import selectors, services
@@ -147,7 +147,26 @@ class CatalogQuerySerializer(serializers.Serializer):
         required=False, help_text="Highest 'price from', in major units, e.g. 500.00."
     )
     currency = serializers.ChoiceField(required=False, choices=SUPPORTED_CURRENCIES, default="USD")
-    sort = serializers.ChoiceField(required=False, choices=list(selectors.SORTS), default="newest")
+    price = serializers.ChoiceField(
+        required=False, choices=list(selectors.PRICE_BUCKETS), help_text="A price facet bucket."
+    )
+    authorship = serializers.ChoiceField(
+        required=False, choices=selectors.AUTHORSHIP.choices, help_text="Human, hybrid, synthetic."
+    )
+    size = serializers.ChoiceField(
+        required=False, choices=list(selectors.SIZE_BUCKETS), help_text="A size facet bucket."
+    )
+    exclusive = serializers.BooleanField(
+        required=False, default=False, help_text="Only listings offering an exclusive license."
+    )
+    sort = serializers.ChoiceField(
+        required=False,
+        choices=list(selectors.SORTS),
+        help_text="Default: relevance when `q` is given, else newest.",
+    )
+    facets = serializers.BooleanField(
+        required=False, default=False, help_text="Also return facet counts under `facets`."
+    )
 
     def validate(self, attrs):
         price_max = attrs.pop("price_max", None)
@@ -158,6 +177,45 @@ class CatalogQuerySerializer(serializers.Serializer):
             except ValueError as error:
                 raise serializers.ValidationError({"price_max": [str(error)]}) from error
         return attrs
+
+
+class CatalogPagination(PagePagination):
+    """The shared page shape, plus `facets` when the caller asks for them."""
+
+    def get_paginated_response_schema(self, schema):
+        page = super().get_paginated_response_schema(schema)
+        page["properties"]["facets"] = {
+            "type": "object",
+            "description": "With `facets=true` only: for each facet (modality, language, use, "
+            "price, authorship, size, exclusive) a list of `{value, label, count}`.",
+            "additionalProperties": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "value": {"type": "string"},
+                        "label": {"type": "string"},
+                        "count": {"type": "integer"},
+                    },
+                },
+            },
+        }
+        return page
+
+
+def catalog_filters(data: dict) -> selectors.CatalogFilters:
+    return selectors.CatalogFilters(
+        q=data.get("q", ""),
+        modality=data.get("modality", ""),
+        language=data.get("language", ""),
+        use=data.get("use", ""),
+        price_max_minor=data.get("price_max_minor"),
+        price=data.get("price", ""),
+        authorship=data.get("authorship", ""),
+        size=data.get("size", ""),
+        exclusive=data.get("exclusive", False),
+        sort=data.get("sort", ""),
+    )
 
 
 @extend_schema_view(
@@ -178,6 +236,7 @@ class ListingViewSet(viewsets.ReadOnlyModelViewSet):
 
     permission_classes = [AllowAny, HasScope]
     required_scopes = {"*": "catalog:read"}
+    pagination_class = CatalogPagination
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
@@ -187,19 +246,21 @@ class ListingViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if self.action == "retrieve":
             return selectors.public_listings()
-        query = CatalogQuerySerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        return selectors.listings_for_catalog(
-            filters=selectors.CatalogFilters(
-                q=data.get("q", ""),
-                modality=data.get("modality", ""),
-                language=data.get("language", ""),
-                use=data.get("use", ""),
-                price_max_minor=data.get("price_max_minor"),
-                sort=data.get("sort", "newest"),
-            )
-        )
+        return selectors.listings_for_catalog(filters=catalog_filters(self._query()))
+
+    def _query(self) -> dict:
+        if not hasattr(self, "_validated_query"):
+            query = CatalogQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            self._validated_query = dict(query.validated_data)
+        return self._validated_query
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        data = self._query()
+        if data.get("facets"):
+            response.data["facets"] = selectors.catalog_facets(filters=catalog_filters(data))
+        return response
 
     def get_object(self):
         listing = selectors.listing_by_slug(slug=self.kwargs["slug"])

@@ -2,10 +2,11 @@ from django import forms
 
 from licensing.models import CURRENCY_CHOICES, LicenseTemplate, PriceModel, Use
 from licensing.money import format_minor, parse_major
-from marketplace.selectors import SORTS
+from marketplace.selectors import PRICE_BUCKETS, SIZE_BUCKETS, SORTS
 from provenance.models import Dataset, ProvenanceDeclaration, Review, RightsClaim
 
 SORT_CHOICES = [
+    ("relevance", "Relevance"),
     ("newest", "Newest"),
     ("price", "Price: low to high"),
     ("-price", "Price: high to low"),
@@ -29,6 +30,22 @@ class CatalogFilterForm(forms.Form):
         label="Permitted use", required=False, choices=[("", "Any use"), *Use.choices]
     )
     price_max = forms.CharField(label="Price up to (USD)", required=False, max_length=20)
+    price = forms.ChoiceField(
+        label="Price range",
+        required=False,
+        choices=[("", "Any price"), *((k, v[0]) for k, v in PRICE_BUCKETS.items())],
+    )
+    authorship = forms.ChoiceField(
+        label="Authorship",
+        required=False,
+        choices=[("", "Any authorship"), *ProvenanceDeclaration.Authorship.choices],
+    )
+    size = forms.ChoiceField(
+        label="Size",
+        required=False,
+        choices=[("", "Any size"), *((k, v[0]) for k, v in SIZE_BUCKETS.items())],
+    )
+    exclusive = forms.BooleanField(label="Exclusive license offered", required=False)
     sort = forms.ChoiceField(
         label="Sort", required=False, choices=[c for c in SORT_CHOICES if c[0] in SORTS]
     )

@@ -1,8 +1,16 @@
 """Receivers of provenance's signals: the catalog follows reviews and takedowns."""
 
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from marketplace.services import publish_listing, reinstate_listing, suspend_listing
+from marketplace.models import Listing
+from marketplace.services import (
+    publish_listing,
+    refresh_search_documents,
+    reinstate_listing,
+    suspend_listing,
+)
+from provenance.models import Dataset
 from provenance.signals import dataset_reinstated, dataset_suspended, version_approved
 
 
@@ -19,3 +27,10 @@ def hide_suspended_listing(sender, dataset, actor, reason, now, **kwargs):
 @receiver(dataset_reinstated, dispatch_uid="marketplace.reinstate_listing")
 def show_reinstated_listing(sender, dataset, actor, reason, now, **kwargs):
     reinstate_listing(actor=actor, dataset=dataset, reason=reason, now=now)
+
+
+@receiver(post_save, sender=Dataset, dispatch_uid="marketplace.reindex_dataset")
+def reindex_changed_dataset(sender, instance, **kwargs):
+    listing_ids = list(Listing.objects.filter(dataset=instance).values_list("pk", flat=True))
+    if listing_ids:
+        refresh_search_documents(listing_ids=listing_ids)

@@ -1,3 +1,4 @@
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 
@@ -22,6 +23,12 @@ class Listing(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PUBLISHED)
     published_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    search_document = SearchVectorField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="PostgreSQL only: title (A), tags (B), summary (C), description (D).",
+    )
 
     class Meta:
         ordering = ["-published_at", "id"]

@@ -2,19 +2,50 @@
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from licensing.models import LicenseOption, Use
 from marketplace.models import Listing, Order
-from provenance.models import Dataset
+from provenance.models import Dataset, ProvenanceDeclaration
 
 SORTS = {
+    "relevance": ("-relevance", "-published_at", "id"),
     "newest": ("-published_at", "id"),
     "price": ("price_from_minor", "id"),
     "-price": ("-price_from_minor", "id"),
     "size": ("-version__total_bytes", "id"),
     "title": ("dataset__title", "id"),
 }
+
+MiB = 1024 * 1024
+# Facet buckets: key -> (label, lower bound inclusive, upper bound exclusive or None).
+SIZE_BUCKETS = {
+    "small": ("Under 100 MB", 0, 100 * MiB),
+    "medium": ("100 MB to 10 GB", 100 * MiB, 10 * 1024 * MiB),
+    "large": ("Over 10 GB", 10 * 1024 * MiB, None),
+}
+PRICE_BUCKETS = {
+    "under-1k": ("Under 1,000", 0, 100_000),
+    "1k-10k": ("1,000 to 10,000", 100_000, 1_000_000),
+    "10k-plus": ("10,000 and more", 1_000_000, None),
+}
+AUTHORSHIP = ProvenanceDeclaration.Authorship
 
 
 @dataclass(frozen=True)
@@ -24,7 +55,11 @@ class CatalogFilters:
     language: str = ""
     use: str = ""
     price_max_minor: int | None = None
-    sort: str = "newest"
+    price: str = ""
+    authorship: str = ""
+    size: str = ""
+    exclusive: bool = False
+    sort: str = ""
 
 
 def _active_options() -> QuerySet[LicenseOption]:
@@ -37,6 +72,7 @@ def public_listings() -> QuerySet[Listing]:
     return (
         Listing.objects.filter(status=Listing.Status.PUBLISHED)
         .select_related("dataset__organization", "version")
+        .defer("search_document")
         .annotate(
             price_from_minor=Subquery(cheapest.values("price_minor")[:1]),
             price_from_currency=Subquery(cheapest.values("currency")[:1]),
@@ -49,29 +85,159 @@ def public_listings() -> QuerySet[Listing]:
     )
 
 
-def listings_for_catalog(*, filters: CatalogFilters) -> QuerySet[Listing]:
-    """The public catalog, filtered and sorted. Everybody sees the same catalog."""
+def _on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _search(listings: QuerySet[Listing], q: str) -> QuerySet[Listing]:
+    """Full-text search: ranked tsvector matches on PostgreSQL, a weighted LIKE elsewhere."""
+    if _on_postgres():
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return listings.filter(search_document=query).annotate(
+            relevance=SearchRank(F("search_document"), query)
+        )
+    for term in q.split():
+        listings = listings.filter(
+            Q(dataset__title__icontains=term)
+            | Q(dataset__summary__icontains=term)
+            | Q(dataset__description__icontains=term)
+            | Q(dataset__tags__icontains=term)
+        )
+    weights = (("title", 8), ("tags", 4), ("summary", 2), ("description", 1))
+    score = Value(0)
+    for term in q.split():
+        for field, weight in weights:
+            score = score + Case(
+                When(**{f"dataset__{field}__icontains": term}, then=Value(weight)),
+                default=Value(0),
+            )
+    return listings.annotate(relevance=ExpressionWrapper(score, output_field=FloatField()))
+
+
+def _bucket(field: str, buckets: dict, key: str) -> Q:
+    _, low, high = buckets[key]
+    condition = Q(**{f"{field}__gte": low})
+    if high is not None:
+        condition &= Q(**{f"{field}__lt": high})
+    return condition
+
+
+def _filtered(filters: CatalogFilters, *, skip: str = "") -> QuerySet[Listing]:
     listings = public_listings()
     if filters.q:
-        for term in filters.q.split():
-            listings = listings.filter(
-                Q(dataset__title__icontains=term)
-                | Q(dataset__summary__icontains=term)
-                | Q(dataset__description__icontains=term)
-                | Q(dataset__tags__icontains=term)
-            )
-    if filters.modality in Dataset.Modality.values:
+        listings = _search(listings, filters.q)
+    if filters.modality in Dataset.Modality.values and skip != "modality":
         listings = listings.filter(dataset__modality=filters.modality)
-    if filters.language:
+    if filters.language and skip != "language":
         listings = listings.filter(dataset__languages__icontains=f'"{filters.language.lower()}"')
-    if filters.use in Use.values:
+    if filters.use in Use.values and skip != "use":
         listings = listings.filter(
-            dataset__license_options__is_active=True,
-            dataset__license_options__permitted_uses__icontains=f'"{filters.use}"',
-        ).distinct()
+            Exists(
+                LicenseOption.objects.filter(
+                    dataset=OuterRef("dataset_id"),
+                    is_active=True,
+                    permitted_uses__icontains=f'"{filters.use}"',
+                )
+            )
+        )
     if filters.price_max_minor is not None:
         listings = listings.filter(price_from_minor__lte=filters.price_max_minor)
-    return listings.order_by(*SORTS.get(filters.sort, SORTS["newest"]))
+    if filters.price in PRICE_BUCKETS and skip != "price":
+        listings = listings.filter(_bucket("price_from_minor", PRICE_BUCKETS, filters.price))
+    if filters.authorship in AUTHORSHIP.values and skip != "authorship":
+        listings = listings.filter(version__declaration__authorship=filters.authorship)
+    if filters.size in SIZE_BUCKETS and skip != "size":
+        listings = listings.filter(_bucket("version__total_bytes", SIZE_BUCKETS, filters.size))
+    if filters.exclusive and skip != "exclusive":
+        listings = listings.filter(_exclusive_available())
+    return listings
+
+
+def _exclusive_available() -> Exists:
+    return Exists(
+        LicenseOption.objects.filter(
+            dataset=OuterRef("dataset_id"), is_active=True, is_exclusive=True
+        )
+    )
+
+
+def listings_for_catalog(*, filters: CatalogFilters) -> QuerySet[Listing]:
+    """The public catalog, searched, filtered and sorted. Everybody sees the same catalog."""
+    listings = _filtered(filters)
+    sort = filters.sort or ("relevance" if filters.q else "newest")
+    if sort == "relevance" and not filters.q:
+        sort = "newest"
+    return listings.order_by(*SORTS.get(sort, SORTS["newest"]))
+
+
+def catalog_facets(*, filters: CatalogFilters) -> dict[str, list[dict]]:
+    """Counts per facet value over the matching listings.
+
+    Each facet counts with every filter but its own applied, so choosing a value still shows
+    how many listings the other values of that facet would give. One query per facet.
+    """
+
+    def counted(skip: str, expression) -> dict:
+        rows = (
+            _filtered(filters, skip=skip)
+            .order_by()
+            .values(key=expression)
+            .annotate(n=Count("pk", distinct=True))
+        )
+        return {row["key"]: row["n"] for row in rows}
+
+    def bucketed(skip: str, field: str, buckets: dict) -> dict:
+        aggregates = {
+            key: Count("pk", filter=_bucket(field, buckets, key), distinct=True) for key in buckets
+        }
+        return _filtered(filters, skip=skip).order_by().aggregate(**aggregates)
+
+    modalities = counted("modality", F("dataset__modality"))
+    authorships = counted("authorship", F("version__declaration__authorship"))
+    sizes = bucketed("size", "version__total_bytes", SIZE_BUCKETS)
+    prices = bucketed("price", "price_from_minor", PRICE_BUCKETS)
+    languages: dict[str, int] = {}
+    for codes in (
+        _filtered(filters, skip="language").order_by().values_list("dataset__languages", flat=True)
+    ):
+        for code in set(codes or []):
+            languages[code] = languages.get(code, 0) + 1
+    uses: dict[str, int] = {}
+    use_rows = LicenseOption.objects.filter(
+        is_active=True,
+        dataset_id__in=_filtered(filters, skip="use").order_by().values("dataset_id"),
+    ).values_list("dataset_id", "permitted_uses")
+    seen = set()
+    for dataset_id, permitted in use_rows:
+        for use in permitted or []:
+            if (dataset_id, use) not in seen:
+                seen.add((dataset_id, use))
+                uses[use] = uses.get(use, 0) + 1
+    exclusive = (
+        _filtered(filters, skip="exclusive").filter(_exclusive_available()).order_by().count()
+    )
+
+    def choices(values, counts: dict) -> list[dict]:
+        return [
+            {"value": value, "label": label, "count": counts.get(value, 0)}
+            for value, label in values
+            if counts.get(value, 0)
+        ]
+
+    return {
+        "modality": choices(Dataset.Modality.choices, modalities),
+        "language": [
+            {"value": code, "label": code, "count": n}
+            for code, n in sorted(languages.items(), key=lambda item: (-item[1], item[0]))
+        ],
+        "use": choices(Use.choices, uses),
+        "price": choices([(k, v[0]) for k, v in PRICE_BUCKETS.items()], prices),
+        "authorship": choices(AUTHORSHIP.choices, authorships),
+        "size": choices([(k, v[0]) for k, v in SIZE_BUCKETS.items()], sizes),
+        "exclusive": [{"value": "1", "label": "Exclusive license offered", "count": exclusive}]
+        if exclusive
+        else [],
+    }
 
 
 def listing_by_slug(*, slug: str) -> Listing | None:

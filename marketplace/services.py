@@ -7,7 +7,7 @@ from functools import partial
 import stripe
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -33,6 +33,30 @@ from marketplace.payments import (
 from provenance.models import Dataset, DatasetVersion
 from provenance.services import record_event
 
+_SEARCH_DOCUMENT_SQL = """
+UPDATE marketplace_listing AS l SET search_document =
+    setweight(to_tsvector('english', coalesce(d.title, '')), 'A')
+    || setweight(to_tsvector('english', coalesce(
+        (SELECT string_agg(t, ' ') FROM jsonb_array_elements_text(d.tags::jsonb) AS t), '')), 'B')
+    || setweight(to_tsvector('english', coalesce(d.summary, '')), 'C')
+    || setweight(to_tsvector('english', coalesce(d.description, '')), 'D')
+FROM provenance_dataset AS d WHERE d.id = l.dataset_id
+"""
+
+
+def refresh_search_documents(*, listing_ids: list[str] | None = None) -> None:
+    """Rebuild the stored full-text documents (PostgreSQL; SQLite searches without them).
+
+    Weights: title A, tags B, summary C, description D. All listings when `listing_ids` is None.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if listing_ids is None:
+            cursor.execute(_SEARCH_DOCUMENT_SQL)
+        elif listing_ids:
+            cursor.execute(_SEARCH_DOCUMENT_SQL + " AND l.id = ANY(%s)", [list(listing_ids)])
+
 
 def publish_listing(
     *, actor: User | None, version: DatasetVersion, now: datetime | None = None
@@ -56,6 +80,7 @@ def publish_listing(
             listing.status = Listing.Status.PUBLISHED
             listing.updated_at = now
             listing.save(update_fields=["version", "status", "updated_at"])
+        refresh_search_documents(listing_ids=[listing.pk])
         record_event(
             action="listing.published",
             subject_type="listing",

@@ -36,7 +36,11 @@ def catalog(request):
             language=data["language"],
             use=data["use"],
             price_max_minor=data["price_max"],
-            sort=data["sort"] or "newest",
+            price=data["price"],
+            authorship=data["authorship"],
+            size=data["size"],
+            exclusive=data["exclusive"],
+            sort=data["sort"],
         )
     page = Paginator(selectors.listings_for_catalog(filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -48,8 +52,43 @@ def catalog(request):
     return render(
         request,
         "marketplace/catalog.html",
-        {"form": form, "page": page, "query_string": query.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query_string": query.urlencode(),
+            "facets": _facet_links(request, selectors.catalog_facets(filters=filters)),
+        },
     )
+
+
+FACET_TITLES = {
+    "modality": "Modality",
+    "language": "Language",
+    "use": "Permitted use",
+    "price": "Price",
+    "authorship": "Authorship",
+    "size": "Size",
+    "exclusive": "Exclusivity",
+}
+
+
+def _facet_links(request, facets: dict) -> list[dict]:
+    """Each facet value with its count and a link that chooses it, or clears it when chosen."""
+    groups = []
+    for name, values in facets.items():
+        links = []
+        for value in values:
+            query = request.GET.copy()
+            query.pop("page", None)
+            chosen = query.get(name) == value["value"]
+            if chosen:
+                query.pop(name)
+            else:
+                query[name] = value["value"]
+            links.append({**value, "chosen": chosen, "href": "?" + query.urlencode()})
+        if links:
+            groups.append({"name": name, "title": FACET_TITLES[name], "values": links})
+    return groups
 
 
 def listing_detail(request, slug: str):

@@ -5,7 +5,13 @@ from rest_framework.routers import DefaultRouter
 
 from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
 from marketplace.api import ListingViewSet, OrderViewSet
-from provenance.api import DatasetViewSet, UploadViewSet, VersionViewSet
+from provenance.api import (
+    ClaimViewSet,
+    DatasetViewSet,
+    ReviewQueueViewSet,
+    UploadViewSet,
+    VersionViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -22,6 +28,10 @@ router.register("licenses", LicenseViewSet, basename="license")
 
 # --- Negotiation: offers and agreements (licensing) ---
 router.register("offers", OfferViewSet, basename="offer")
+
+# --- Rights review and claims (provenance, issue 4) ---
+router.register("review/queue", ReviewQueueViewSet, basename="review-queue")
+router.register("claims", ClaimViewSet, basename="claim")
 
 urlpatterns = [
     *router.urls,

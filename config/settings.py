@@ -383,6 +383,9 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "marketplace.models.Order.Status",
         "LicenseStatusEnum": "licensing.models.License.Status",
         "VersionStatusEnum": "provenance.models.DatasetVersion.Status",
+        # Rights review and claims (issue 4)
+        "ClaimStatusEnum": "provenance.models.RightsClaim.Status",
+        "ReviewDecisionEnum": "provenance.models.Review.Decision",
     },
 }
 API_PAGE_SIZE_MAX = 100

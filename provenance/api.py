@@ -20,12 +20,13 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.errors import InvalidInput
 from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, request_organization
+from provenance import claims as claim_services
 from provenance import selectors, services, uploads
 from provenance.models import (
     DataFile,
@@ -35,6 +36,8 @@ from provenance.models import (
     IngestProgress,
     ProvenanceDeclaration,
     QualityReport,
+    Review,
+    RightsClaim,
     UploadedArchive,
     UploadSession,
 )
@@ -431,6 +434,26 @@ class EvidenceInputSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
+class ReviewDecisionSerializer(serializers.ModelSerializer):
+    reviewer = serializers.EmailField(source="reviewer.email")
+    checklist = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Review
+        fields = ["id", "decision", "reason", "checklist", "merkle_root", "reviewer", "decided_at"]
+
+    def get_checklist(self, review) -> dict[str, bool]:
+        return {name: ticked for name, _, ticked in review.checklist()}
+
+
+class ReviewStatusSerializer(serializers.ModelSerializer):
+    decisions = ReviewDecisionSerializer(source="reviews", many=True, read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "status", "submitted_at", "approved_at", "decisions"]
+
+
 # --- Views ------------------------------------------------------------------------------
 
 
@@ -792,6 +815,16 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         )
         return Response(EvidenceSerializer(evidence).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        operation_id="versions_review_retrieve",
+        summary="The version's rights review: its state and every decision with its reason",
+        responses={200: ReviewStatusSerializer, 404: PROBLEM},
+    )
+    @action(detail=True, methods=["get"])
+    def review(self, request, pk=None):
+        version = self.get_object()
+        return Response(ReviewStatusSerializer(version).data)
+
 
 @extend_schema_view(
     retrieve=extend_schema(
@@ -902,3 +935,258 @@ def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+# --- Rights review and claims (staff desk, public claims) ---------------------------------
+
+
+class ClaimInputSerializer(serializers.Serializer):
+    dataset = serializers.SlugField(help_text="The listing's slug (its address in the catalog).")
+    claimant_name = serializers.CharField(max_length=200)
+    claimant_email = serializers.EmailField()
+    claimant_organization = serializers.CharField(max_length=200, required=False, default="")
+    basis = serializers.ChoiceField(choices=RightsClaim.Basis.choices)
+    statement = serializers.CharField(max_length=10_000)
+    evidence = serializers.FileField(required=False)
+
+
+class ClaimReceiptSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.slug")
+
+    class Meta:
+        model = RightsClaim
+        fields = ["id", "dataset", "basis", "status", "created_at"]
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.slug")
+    version = serializers.CharField(source="version_id", allow_null=True)
+
+    class Meta:
+        model = RightsClaim
+        fields = [
+            "id",
+            "dataset",
+            "version",
+            "claimant_name",
+            "claimant_email",
+            "claimant_organization",
+            "basis",
+            "statement",
+            "evidence_name",
+            "evidence_sha256",
+            "status",
+            "resolution_reason",
+            "resolved_at",
+            "counter_statement",
+            "counter_statement_at",
+            "reinstated_at",
+            "reinstatement_reason",
+            "created_at",
+        ]
+
+
+class ReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=Review.Decision.choices)
+    reason = serializers.CharField(max_length=5000)
+    checklist = serializers.DictField(
+        child=serializers.BooleanField(),
+        required=False,
+        default=dict,
+        help_text="Names from the checklist (rights_holder_matches_evidence, "
+        "consent_basis_plausible, authorship_declared, no_personal_data_in_samples) to true; "
+        "approving needs all four.",
+    )
+
+
+class ReviewQueueItemSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset_id")
+    title = serializers.CharField(source="dataset.title")
+    organization = serializers.CharField(source="dataset.organization.slug")
+    modality = serializers.CharField(source="dataset.modality")
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id",
+            "dataset",
+            "title",
+            "organization",
+            "modality",
+            "number",
+            "merkle_root",
+            "file_count",
+            "total_bytes",
+            "submitted_at",
+        ]
+
+
+class StaffOnly(IsAuthenticated):
+    """Wellspring's reviewers. Anybody else is told nothing exists here (404)."""
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        if not request.user.is_staff:
+            raise Http404("Not found.")
+        return True
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="review_queue_list",
+        summary="Staff: versions waiting for review, oldest first",
+        parameters=[
+            OpenApiParameter("modality", OpenApiTypes.STR, description="Filter by modality."),
+            OpenApiParameter("organization", OpenApiTypes.STR, description="Creator's slug."),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Words of the title."),
+        ],
+        responses={200: ReviewQueueItemSerializer(many=True), 401: PROBLEM, 404: PROBLEM},
+    ),
+)
+class ReviewQueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The reviewer desk's queue and decisions, for staff."""
+
+    permission_classes = [StaffOnly, HasScope]
+    required_scopes = {"*": "*"}
+    serializer_class = ReviewQueueItemSerializer
+    lookup_value_regex = ID_PATTERN
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.review_queue(
+            viewer=self.request.user,
+            modality=params.get("modality", ""),
+            organization=params.get("organization", ""),
+            q=params.get("q", ""),
+        )
+
+    @extend_schema(
+        operation_id="review_queue_decide",
+        summary="Staff: approve, reject or request changes, with a reason and the checklist",
+        request=DecisionInputSerializer,
+        responses={201: ReviewDecisionSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def decision(self, request, pk=None):
+        version = selectors.version_for_review(viewer=request.user, version_id=pk)
+        if version is None:
+            raise Http404("No such version.")
+        data = _valid(DecisionInputSerializer, request.data)
+        review = services.decide_version(
+            actor=request.user,
+            version=version,
+            decision=data["decision"],
+            reason=data["reason"],
+            checklist=data["checklist"],
+        )
+        return Response(ReviewDecisionSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+def _client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="claims_list",
+        summary="Staff: rights claims, oldest first",
+        parameters=[
+            OpenApiParameter(
+                "status", OpenApiTypes.STR, enum=RightsClaim.Status.values, description="Filter."
+            )
+        ],
+        responses={200: ClaimSerializer(many=True), 401: PROBLEM, 404: PROBLEM},
+    ),
+    retrieve=extend_schema(
+        operation_id="claims_retrieve",
+        summary="Staff: one rights claim",
+        responses={200: ClaimSerializer, 401: PROBLEM, 404: PROBLEM},
+    ),
+)
+class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Rights claims: anyone may file one (throttled per address); staff triage them."""
+
+    serializer_class = ClaimSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    lookup_value_regex = ID_PATTERN
+    required_scopes = {"*": "*"}
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [AllowAny()]
+        return [StaffOnly(), HasScope()]
+
+    def get_throttles(self):
+        # The public form has its own per-address limit (CLAIMS_PER_HOUR).
+        return [] if self.action == "create" else super().get_throttles()
+
+    def get_queryset(self):
+        return selectors.claims_for_review(
+            viewer=self.request.user, status=self.request.query_params.get("status", "")
+        )
+
+    @extend_schema(
+        operation_id="claims_create",
+        summary="File a rights claim over a listed dataset (public, throttled)",
+        description="No authentication needed. At most `CLAIMS_PER_HOUR` claims an hour from "
+        "one address; more answer 429. JSON, or multipart with an `evidence` file.",
+        request={
+            "application/json": ClaimInputSerializer,
+            "multipart/form-data": ClaimInputSerializer,
+        },
+        responses={201: ClaimReceiptSerializer, 400: PROBLEM, 404: PROBLEM, 429: PROBLEM},
+        auth=[],
+    )
+    def create(self, request):
+        data = _valid(ClaimInputSerializer, request.data)
+        dataset = selectors.listed_dataset(slug=data.pop("dataset"))
+        if dataset is None:
+            raise Http404("No listed dataset has this address.")
+        claim_services.check_claim_rate(client_key=_client_address(request))
+        claim = claim_services.file_claim(
+            dataset=dataset, evidence=data.pop("evidence", None), **data
+        )
+        return Response(ClaimReceiptSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+    def _act(self, request, pk, service):
+        claim = selectors.claim_for_review(viewer=request.user, claim_id=pk)
+        if claim is None:
+            raise Http404("No such claim.")
+        data = _valid(ReasonInputSerializer, request.data)
+        claim = service(actor=request.user, claim=claim, reason=data["reason"])
+        return Response(ClaimSerializer(claim).data)
+
+    @extend_schema(
+        operation_id="claims_dismiss",
+        summary="Staff: dismiss an open claim, with a reason",
+        request=ReasonInputSerializer,
+        responses={200: ClaimSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        return self._act(request, pk, claim_services.dismiss_claim)
+
+    @extend_schema(
+        operation_id="claims_uphold",
+        summary="Staff: uphold an open claim (suspends the dataset, flags its licenses)",
+        request=ReasonInputSerializer,
+        responses={200: ClaimSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def uphold(self, request, pk=None):
+        return self._act(request, pk, claim_services.uphold_claim)
+
+    @extend_schema(
+        operation_id="claims_reinstate",
+        summary="Staff: lift an upheld claim and reinstate the dataset",
+        request=ReasonInputSerializer,
+        responses={200: ClaimSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reinstate(self, request, pk=None):
+        return self._act(request, pk, claim_services.reinstate_dataset)

@@ -323,3 +323,13 @@ def ledger_for_subject(*, subject_type: str, subject_id: str) -> QuerySet[Ledger
 def quality_report_of(*, version: DatasetVersion) -> QualityReport | None:
     """The version's quality report, or None when it was never measured."""
     return QualityReport.objects.filter(version=version).first()
+
+
+def listed_dataset(*, slug: str) -> Dataset | None:
+    """A dataset by slug, if it has an approved version (what the catalog can show)."""
+    return (
+        Dataset.objects.filter(slug=slug, versions__status=DatasetVersion.Status.APPROVED)
+        .select_related("organization")
+        .distinct()
+        .first()
+    )

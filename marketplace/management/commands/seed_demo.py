@@ -12,13 +12,15 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
+from accounts.models import Membership, Notification, Organization, User
 from licensing.models import LicenseTemplate
 from licensing.services import add_license_option
 from marketplace import demo
 from marketplace.services import publish_listing
+from provenance import selectors as provenance_selectors
 from provenance import services as provenance
 from provenance.models import Dataset
 
@@ -372,6 +374,7 @@ class Command(BaseCommand):
             f"Demo catalog: {created} dataset(s) created, {len(CATALOG) - created} already present."
         )
         self._demo_license(organizations, users)
+        self._demo_notifications(users)
         self.stdout.write("Demo logins (password: wellspring-demo):")
         for email, _, is_staff in USERS:
             self.stdout.write(f"  {email}{'  (staff reviewer)' if is_staff else ''}")
@@ -451,6 +454,19 @@ class Command(BaseCommand):
             publish_listing(actor=reviewer, version=version, now=approved_at)
 
     # --- Checkout (issue 7): one paid, active license of demo-lab ---------------------------
+
+    def _demo_notifications(self, users) -> None:
+        """The version waiting in the queue, announced to the reviewer (issue 4)."""
+        waiting = provenance_selectors.review_queue(viewer=users["reviewer@wellspring.test"])
+        version = waiting.first()
+        if version is None:
+            return
+        Notification.objects.get_or_create(
+            recipient=users["reviewer@wellspring.test"],
+            verb="version.submitted",
+            link=reverse("review:version", args=[version.pk]),
+            defaults={"text": f"{version.dataset.title} v{version.number} waits for review."},
+        )
 
     def _demo_license(self, organizations, users) -> None:
         """demo-lab bought coastal-folk-tales by invoice (PO), and staff marked it paid; the

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.models import ApiKey, Membership, normalize_email
+from accounts.models import ApiKey, Event, Membership, normalize_email
 
 SIDE_CHOICES = [
     ("creator", "Creator: we license our data"),
@@ -66,3 +66,16 @@ class ApiKeyForm(forms.Form):
 class MemberForm(forms.Form):
     email = forms.EmailField(label="Email of an existing account")
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label="URL", max_length=500, assume_scheme="https", help_text="Where we POST signed events."
+    )
+    events = forms.MultipleChoiceField(
+        label="Events",
+        choices=[("*", "All events")]
+        + [(value, value) for value in Event.Type.values if value != Event.Type.PING],
+        initial=["*"],
+        widget=forms.CheckboxSelectMultiple,
+    )

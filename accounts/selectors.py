@@ -2,7 +2,17 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import ApiKey, ApiKeyCall, Membership, Notification, Organization, User
+from accounts.models import (
+    ApiKey,
+    ApiKeyCall,
+    Event,
+    Membership,
+    Notification,
+    Organization,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
@@ -58,3 +68,30 @@ def notifications_of(*, user: User) -> QuerySet[Notification]:
 
 def unread_notification_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def webhook_endpoints(*, organization: Organization) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(organization=organization).order_by("-created_at", "id")
+
+
+def webhook_endpoint(*, organization: Organization, endpoint_id: str) -> WebhookEndpoint | None:
+    return webhook_endpoints(organization=organization).filter(pk=endpoint_id).first()
+
+
+def webhook_deliveries(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's deliveries, newest first, with their events and attempts."""
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("event")
+        .prefetch_related("attempts")
+        .order_by("-created_at", "-id")
+    )
+
+
+def events_of(*, organization: Organization) -> QuerySet[Event]:
+    """The organization's events for polling systems, newest first (pings left out)."""
+    return (
+        Event.objects.filter(organization=organization)
+        .exclude(type=Event.Type.PING)
+        .order_by("-created_at", "-id")
+    )

@@ -259,15 +259,23 @@ def emit_event(
 ) -> Event:
     """Record an event for the organization, to be listed at /api/v1/events/ and sent to webhooks.
 
+    Each enabled webhook endpoint listening to the type gets a delivery, sent by a task after
+    the commit.
+
     Call it inside the transaction of the state change it reports, so that a rolled-back change
     announces nothing. `data` carries ids and states, never secrets. Raises InvalidInput for an
     unknown type.
     """
+    # Imported here: webhooks builds on this module's require_owner.
+    from accounts.webhooks import schedule_deliveries
+
     if type not in Event.Type.values:
         raise InvalidInput(f"Unknown event type {type!r}.")
-    return Event.objects.create(
+    event = Event.objects.create(
         organization=organization, type=type, data=data, created_at=now or timezone.now()
     )
+    schedule_deliveries(event=event)
+    return event
 
 
 def record_api_key_call(

@@ -51,4 +51,16 @@ urlpatterns = [
     path("organization/switch/", views.switch_organization, name="organization-switch"),
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<str:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("webhooks/", views.webhook_endpoints, name="webhook-endpoints"),
+    path("webhooks/<str:endpoint_id>/", views.webhook_endpoint, name="webhook-endpoint"),
+    path(
+        "webhooks/<str:endpoint_id>/<str:verb>/",
+        views.webhook_endpoint_action,
+        name="webhook-endpoint-action",
+    ),
+    path(
+        "webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/redeliver/",
+        views.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
 ]

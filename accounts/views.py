@@ -8,10 +8,17 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
+from accounts import selectors, services, webhooks
 from accounts.decorators import organization_required
 from accounts.errors import DomainError, NotFound, PermissionDenied
-from accounts.forms import ApiKeyForm, MemberForm, OrganizationForm, SignUpForm, side_flags
+from accounts.forms import (
+    ApiKeyForm,
+    MemberForm,
+    OrganizationForm,
+    SignUpForm,
+    WebhookEndpointForm,
+    side_flags,
+)
 from accounts.middleware import SESSION_KEY
 from accounts.models import Organization
 
@@ -196,3 +203,101 @@ def notifications_read(request):
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
     return redirect("notifications")
+
+
+NEW_WEBHOOK_SECRET_SESSION_KEY = "new_webhook_secret"  # noqa: S105 - a session key name
+
+
+def _owned_endpoint(request, endpoint_id: str):
+    if not request.membership.is_owner:
+        raise DjangoPermissionDenied("Only owners manage webhooks.")
+    endpoint = selectors.webhook_endpoint(
+        organization=request.organization, endpoint_id=endpoint_id
+    )
+    if endpoint is None:
+        raise Http404("No such webhook endpoint.")
+    return endpoint
+
+
+@organization_required()
+def webhook_endpoints(request):
+    if not request.membership.is_owner:
+        raise DjangoPermissionDenied("Only owners manage webhooks.")
+    form = WebhookEndpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint, secret = webhooks.create_webhook_endpoint(
+                actor=request.user,
+                organization=request.organization,
+                url=form.cleaned_data["url"],
+                events=form.cleaned_data["events"],
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            request.session[NEW_WEBHOOK_SECRET_SESSION_KEY] = {"id": endpoint.pk, "secret": secret}
+            return redirect("accounts:webhook-endpoint", endpoint_id=endpoint.pk)
+    return render(
+        request,
+        "accounts/webhook_endpoints.html",
+        {
+            "form": form,
+            "endpoints": selectors.webhook_endpoints(organization=request.organization),
+        },
+    )
+
+
+@organization_required()
+def webhook_endpoint(request, endpoint_id: str):
+    endpoint = _owned_endpoint(request, endpoint_id)
+    new_secret = request.session.pop(NEW_WEBHOOK_SECRET_SESSION_KEY, None)
+    if new_secret and new_secret["id"] != endpoint.pk:
+        new_secret = None
+    return render(
+        request,
+        "accounts/webhook_endpoint.html",
+        {
+            "endpoint": endpoint,
+            "new_secret": new_secret,
+            "deliveries": selectors.webhook_deliveries(endpoint=endpoint)[:50],
+        },
+    )
+
+
+@organization_required()
+@require_POST
+def webhook_endpoint_action(request, endpoint_id: str, verb: str):
+    endpoint = _owned_endpoint(request, endpoint_id)
+    try:
+        if verb == "ping":
+            delivery = webhooks.ping_webhook_endpoint(actor=request.user, endpoint=endpoint)
+            messages.info(request, f"Ping {delivery.status}.")
+        elif verb == "rotate":
+            _, secret = webhooks.rotate_webhook_secret(actor=request.user, endpoint=endpoint)
+            request.session[NEW_WEBHOOK_SECRET_SESSION_KEY] = {"id": endpoint.pk, "secret": secret}
+        elif verb in ("enable", "disable"):
+            webhooks.update_webhook_endpoint(
+                actor=request.user, endpoint=endpoint, changes={"enabled": verb == "enable"}
+            )
+        elif verb == "delete":
+            webhooks.delete_webhook_endpoint(actor=request.user, endpoint=endpoint)
+            messages.success(request, "The endpoint is deleted.")
+            return redirect("accounts:webhook-endpoints")
+        else:
+            raise Http404("No such action.")
+    except DomainError as error:
+        raise_for_http(error)
+        messages.error(request, error.message)
+    return redirect("accounts:webhook-endpoint", endpoint_id=endpoint.pk)
+
+
+@organization_required()
+@require_POST
+def webhook_redeliver(request, endpoint_id: str, delivery_id: str):
+    endpoint = _owned_endpoint(request, endpoint_id)
+    delivery = selectors.webhook_deliveries(endpoint=endpoint).filter(pk=delivery_id).first()
+    if delivery is None:
+        raise Http404("No such delivery.")
+    webhooks.redeliver(actor=request.user, delivery=delivery)
+    messages.success(request, "Sent again; the new delivery is at the top of the log.")
+    return redirect("accounts:webhook-endpoint", endpoint_id=endpoint.pk)

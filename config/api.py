@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from accounts.api import EventViewSet, WebhookEndpointViewSet
 from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
 from marketplace.api import ListingViewSet, OrderViewSet
 from provenance.api import (
@@ -32,6 +33,10 @@ router.register("offers", OfferViewSet, basename="offer")
 # --- Rights review and claims (provenance, issue 4) ---
 router.register("review/queue", ReviewQueueViewSet, basename="review-queue")
 router.register("claims", ClaimViewSet, basename="claim")
+
+# --- Procurement integration: outbound webhooks and the event feed (accounts) ---
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
     *router.urls,

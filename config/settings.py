@@ -386,6 +386,9 @@ SPECTACULAR_SETTINGS = {
         # Rights review and claims (issue 4)
         "ClaimStatusEnum": "provenance.models.RightsClaim.Status",
         "ReviewDecisionEnum": "provenance.models.Review.Decision",
+        # Webhooks (issue 9)
+        "WebhookDeliveryStatusEnum": "accounts.models.WebhookDelivery.Status",
+        "WebhookEndpointStatusEnum": ["enabled", "disabled", "failing"],
     },
 }
 API_PAGE_SIZE_MAX = 100
@@ -399,6 +402,17 @@ IDEMPOTENCY_KEY_HOURS = 24
 # How long a retried request waits for the first one with the same key before answering 409.
 IDEMPOTENCY_WAIT_SECONDS = env_int("IDEMPOTENCY_WAIT_SECONDS", 10)
 API_CALL_RETENTION_DAYS = env_int("API_CALL_RETENTION_DAYS", 30)
+# Outbound webhooks: retries with exponential backoff from WEBHOOK_RETRY_BASE_SECONDS for up
+# to WEBHOOK_RETRY_HOURS, then the endpoint is disabled as failing.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 60)
+WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 72)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 20)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_ROTATION_HOURS = 24
+# Production refuses webhook URLs that resolve to private, loopback or link-local addresses,
+# except for these hosts; development allows them all.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", not IS_PRODUCTION)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -1,0 +1,309 @@
+"""The API of accounts: outbound webhook endpoints and the organization's events.
+
+Both need the `webhooks:manage` scope; events are the same feed webhooks deliver, for systems
+that poll. Changing endpoints is for owners (a member's session gets 403).
+"""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from accounts import selectors, webhooks
+from accounts.idempotency import idempotent
+from accounts.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from accounts.rest import HasOrganization, HasScope, request_organization
+
+PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
+READ_ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 429: PROBLEM}
+WRITE_ERRORS = {400: PROBLEM, **READ_ERRORS}
+
+EVENT_TYPES = [value for value in Event.Type.values if value != Event.Type.PING]
+
+
+class CountedCursorPagination(CursorPagination):
+    """Cursor pages that stay stable while rows are added, with the total like every list."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    ordering = ("-created_at", "-id")
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.count = queryset.count()
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data = {"count": self.count, **response.data}
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        result = super().get_paginated_response_schema(schema)
+        result["properties"] = {
+            "count": {"type": "integer", "example": 123},
+            **result["properties"],
+        }
+        result["required"] = ["count", "next", "previous", "results"]
+        return result
+
+
+# --- Serializers ------------------------------------------------------------------------------
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    enabled = serializers.BooleanField(source="is_enabled")
+    status = serializers.ChoiceField(choices=["enabled", "disabled", "failing"])
+    events = serializers.ListField(child=serializers.CharField())
+    secret_rotation_ends_at = serializers.DateTimeField(
+        source="previous_secret_expires_at", allow_null=True
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "events",
+            "enabled",
+            "status",
+            "failing_since",
+            "secret_rotation_ends_at",
+            "created_at",
+        ]
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.SerializerMethodField(
+        help_text="The signing secret: shown in this response only."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+    def get_secret(self, endpoint) -> str:
+        return self.context["secret"]
+
+
+class WebhookEndpointInputSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=["*", *EVENT_TYPES]),
+        allow_empty=False,
+        help_text='Event types to receive, or `["*"]` for all.',
+    )
+
+
+class WebhookEndpointUpdateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500, required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=["*", *EVENT_TYPES]),
+        allow_empty=False,
+        required=False,
+    )
+    enabled = serializers.BooleanField(required=False, help_text="Enabling clears `failing`.")
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ["number", "started_at", "duration_ms", "status_code", "response_start", "error"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="event.type")
+    attempts = WebhookAttemptSerializer(many=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event",
+            "event_type",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "created_at",
+            "completed_at",
+            "attempts",
+        ]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(choices=Event.Type.choices)
+    data = serializers.DictField()
+
+    class Meta:
+        model = Event
+        fields = ["id", "type", "created_at", "data"]
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- Views ------------------------------------------------------------------------------------
+
+
+class OrganizationViewSet(viewsets.GenericViewSet):
+    permission_classes = [IsAuthenticated, HasScope, HasOrganization]
+    required_scopes = {"*": "webhooks:manage"}
+
+    @property
+    def organization(self):
+        return request_organization(self.request)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="webhook_endpoints_list",
+        summary="The organization's webhook endpoints",
+        responses={200: WebhookEndpointSerializer(many=True), **READ_ERRORS},
+    ),
+    retrieve=extend_schema(
+        operation_id="webhook_endpoints_retrieve",
+        summary="One webhook endpoint",
+        responses={200: WebhookEndpointSerializer, **READ_ERRORS},
+    ),
+)
+class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationViewSet):
+    """Endpoints that receive the organization's events, signed (see docs/webhooks.md)."""
+
+    serializer_class = WebhookEndpointSerializer
+
+    def get_queryset(self):
+        return selectors.webhook_endpoints(organization=self.organization)
+
+    def get_object(self):
+        endpoint = selectors.webhook_endpoint(
+            organization=self.organization, endpoint_id=self.kwargs["pk"]
+        )
+        if endpoint is None:
+            raise Http404("No such webhook endpoint.")
+        return endpoint
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create",
+        summary="Register a webhook endpoint; its signing secret is returned this once",
+        request=WebhookEndpointInputSerializer,
+        responses={201: WebhookEndpointWithSecretSerializer, **WRITE_ERRORS},
+    )
+    @idempotent
+    def create(self, request):
+        data = _valid(WebhookEndpointInputSerializer, request.data)
+        endpoint, secret = webhooks.create_webhook_endpoint(
+            actor=request.user, organization=self.organization, **data
+        )
+        return Response(
+            WebhookEndpointWithSecretSerializer(endpoint, context={"secret": secret}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        operation_id="webhook_endpoints_partial_update",
+        summary="Change an endpoint's URL or events, or enable or disable it",
+        request=WebhookEndpointUpdateSerializer,
+        responses={200: WebhookEndpointSerializer, **WRITE_ERRORS},
+    )
+    def partial_update(self, request, pk=None):
+        endpoint = self.get_object()
+        data = _valid(WebhookEndpointUpdateSerializer, request.data)
+        endpoint = webhooks.update_webhook_endpoint(
+            actor=request.user, endpoint=endpoint, changes=data
+        )
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_destroy",
+        summary="Delete an endpoint and its delivery log",
+        responses={204: None, **READ_ERRORS},
+    )
+    def destroy(self, request, pk=None):
+        webhooks.delete_webhook_endpoint(actor=request.user, endpoint=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_ping",
+        summary="Send a signed `ping` event to the endpoint now and report its answer",
+        request=None,
+        responses={200: WebhookDeliverySerializer, **READ_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def ping(self, request, pk=None):
+        delivery = webhooks.ping_webhook_endpoint(actor=request.user, endpoint=self.get_object())
+        delivery = selectors.webhook_deliveries(endpoint=delivery.endpoint).get(pk=delivery.pk)
+        return Response(WebhookDeliverySerializer(delivery).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_rotate_secret",
+        summary="Replace the signing secret; the old one keeps signing for 24 hours",
+        request=None,
+        responses={200: WebhookEndpointWithSecretSerializer, **READ_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        endpoint, secret = webhooks.rotate_webhook_secret(
+            actor=request.user, endpoint=self.get_object()
+        )
+        return Response(
+            WebhookEndpointWithSecretSerializer(endpoint, context={"secret": secret}).data
+        )
+
+    @extend_schema(
+        operation_id="webhook_endpoints_deliveries_list",
+        summary="The endpoint's delivery log: each attempt's status, duration and answer",
+        responses={200: WebhookDeliverySerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=True, methods=["get"], pagination_class=CountedCursorPagination)
+    def deliveries(self, request, pk=None):
+        page = self.paginate_queryset(selectors.webhook_deliveries(endpoint=self.get_object()))
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_deliveries_redeliver",
+        summary="Send a delivery's event to the endpoint again (a new delivery)",
+        request=None,
+        responses={202: WebhookDeliverySerializer, **READ_ERRORS},
+    )
+    @idempotent
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>whd_[0-9a-z]+)/redeliver",
+    )
+    def redeliver(self, request, pk=None, delivery_id=None):
+        delivery = (
+            selectors.webhook_deliveries(endpoint=self.get_object()).filter(pk=delivery_id).first()
+        )
+        if delivery is None:
+            raise Http404("No such delivery.")
+        again = webhooks.redeliver(actor=request.user, delivery=delivery)
+        again = selectors.webhook_deliveries(endpoint=again.endpoint).get(pk=again.pk)
+        return Response(WebhookDeliverySerializer(again).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="events_list",
+        summary="The organization's events, newest first (cursor pages, stable while rows arrive)",
+        responses={200: EventSerializer(many=True), **READ_ERRORS},
+    ),
+    retrieve=extend_schema(
+        operation_id="events_retrieve",
+        summary="One event",
+        responses={200: EventSerializer, **READ_ERRORS},
+    ),
+)
+class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationViewSet):
+    """Everything webhooks deliver, for systems that poll."""
+
+    serializer_class = EventSerializer
+    pagination_class = CountedCursorPagination
+
+    def get_queryset(self):
+        return selectors.events_of(organization=self.organization)

@@ -228,3 +228,58 @@ def test_exclusivity_ends_with_its_term(cast, make_listing):
     assert selectors.exclusive_agreement_on(dataset=listing.dataset, now=timezone.now())
     after = agreement.exclusive_until + timedelta(seconds=1)
     assert selectors.exclusive_agreement_on(dataset=listing.dataset, now=after) is None
+
+
+def test_seed_demo_leaves_one_open_offer_between_the_demo_organizations(db):
+    from django.core.management import call_command
+
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    offers = Offer.objects.filter(buyer_org__slug="demo-lab", creator_org__slug="demo-creators")
+    assert offers.count() == 1
+    assert offers.get().status == Offer.Status.OPEN
+
+
+def test_portal_thread_counter_accept_and_agreement_hash(client, cast, make_listing):
+    listing = make_listing("Portal tales")
+    client.force_login(cast.buyer)
+    assert (
+        f"/library/propose/{listing.slug}/"
+        in client.get(f"/catalog/{listing.slug}/").content.decode()
+    )
+    response = client.post(
+        f"/library/propose/{listing.slug}/",
+        {
+            "permitted_uses": ["training"],
+            "price": "1200.00",
+            "currency": "USD",
+            "territories": "worldwide",
+        },
+    )
+    offer = Offer.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/library/offers/{offer.pk}/"
+    client.force_login(cast.creator)
+    page = client.get(f"/creator/offers/{offer.pk}/").content.decode()
+    assert "Send counter-proposal" in page
+    client.post(
+        f"/library/offers/{offer.pk}/counter/",
+        {
+            "permitted_uses": ["training"],
+            "price": "1500.00",
+            "currency": "USD",
+            "territories": "GB",
+        },
+    )
+    client.force_login(cast.buyer)
+    page = client.get(f"/library/offers/{offer.pk}/").content.decode()
+    assert "$1,200.00" in page and "$1,500.00" in page
+    client.post(f"/library/offers/{offer.pk}/accept/")
+    agreement = Agreement.objects.get()
+    for user, portal in ((cast.buyer, "library"), (cast.creator, "creator")):
+        client.force_login(user)
+        assert (
+            agreement.terms_sha256 in client.get(f"/{portal}/offers/{offer.pk}/").content.decode()
+        )
+    client.force_login(cast.outsider)
+    assert client.get(f"/library/offers/{offer.pk}/").status_code == 404
+    assert client.post(f"/library/offers/{offer.pk}/reject/").status_code == 404

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from marketplace.views import checkout, creator
+from marketplace.views import checkout, creator, offers
 
 app_name = "creator"
 
 urlpatterns = [
+    path("offers/", offers.offers, name="offers"),
+    path("offers/<str:offer_id>/", offers.offer_detail, name="offer"),
     path("claims/", creator.claims, name="claims"),
     path("claims/<str:claim_id>/", creator.claim_detail, name="claim"),
     path("", creator.home, name="home"),

@@ -1,10 +1,14 @@
 from django.urls import path
 
-from marketplace.views import checkout, library
+from marketplace.views import checkout, library, offers
 
 app_name = "library"
 
 urlpatterns = [
+    path("offers/", offers.offers, name="offers"),
+    path("offers/<str:offer_id>/", offers.offer_detail, name="offer"),
+    path("offers/<str:offer_id>/<str:verb>/", offers.offer_act, name="offer-act"),
+    path("propose/<slug:slug>/", offers.offer_new, name="offer-new"),
     path("", library.home, name="home"),
     # Checkout (issue 7): orders, licenses, certificates
     path("orders/", checkout.orders, name="orders"),

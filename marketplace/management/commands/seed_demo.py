@@ -375,6 +375,7 @@ class Command(BaseCommand):
         )
         self._demo_license(organizations, users)
         self._demo_notifications(users)
+        self._demo_offer(organizations, users)
         self.stdout.write("Demo logins (password: wellspring-demo):")
         for email, _, is_staff in USERS:
             self.stdout.write(f"  {email}{'  (staff reviewer)' if is_staff else ''}")
@@ -467,6 +468,32 @@ class Command(BaseCommand):
             link=reverse("review:version", args=[version.pk]),
             defaults={"text": f"{version.dataset.title} v{version.number} waits for review."},
         )
+
+    def _demo_offer(self, organizations, users) -> None:
+        """demo-lab proposed terms for astronomy-observing-logs; demo-creators has to answer.
+        Skipped while demo-lab has any offer on that dataset."""
+        from licensing.models import Offer
+        from licensing.services import open_offer
+
+        dataset = Dataset.objects.filter(slug="astronomy-observing-logs").first()
+        buyer_org = organizations["demo-lab"]
+        if dataset is None or Offer.objects.filter(dataset=dataset, buyer_org=buyer_org).exists():
+            return
+        open_offer(
+            actor=users["buyer@wellspring.test"],
+            organization=buyer_org,
+            dataset=dataset,
+            terms={
+                "permitted_uses": ["training", "evaluation"],
+                "commercial_use": True,
+                "term_days": 730,
+                "territories": ["GB", "IE"],
+                "price_minor": 180_000,
+                "currency": "USD",
+            },
+            message="We would like two years of training rights for a UK and Irish model.",
+        )
+        self.stdout.write("Demo offer: demo-lab on astronomy-observing-logs, awaiting creators.")
 
     def _demo_license(self, organizations, users) -> None:
         """demo-lab bought coastal-folk-tales by invoice (PO), and staff marked it paid; the

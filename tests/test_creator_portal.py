@@ -281,7 +281,16 @@ def other_orgs_objects(cast, make_listing):
         content=SimpleUploadedFile("x.zip", zip_bytes({"a.txt": b"a"})),
     )
     upload = create_upload(actor=cast.outsider, version=version, path="big.bin", size_bytes=10)
+    from licensing.services import open_offer
+
+    offer = open_offer(
+        actor=cast.buyer,
+        organization=cast.buyer_org,
+        dataset=dataset,
+        terms={"permitted_uses": ["training"], "price_minor": 100, "currency": "USD"},
+    )
     return {
+        "offer_id": offer.pk,
         "dataset_id": dataset.pk,
         "version_id": version.pk,
         "file_id": data_file.pk,

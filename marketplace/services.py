@@ -6,14 +6,13 @@ from functools import partial
 
 import stripe
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Membership, Organization, User
-from accounts.services import emit_event
+from accounts.services import emit_event, notify
 from licensing.models import License, LicenseOption
 from licensing.money import format_minor, split_fee
 from licensing.services import (
@@ -161,17 +160,14 @@ def _order_event(order: Order, *, action: str, actor=None, now=None, payload=Non
     )
 
 
-def _notify_owners(organization: Organization, subject: str, body: str) -> None:
-    """Mail the organization's owners after the transaction commits."""
-    recipients = list(
-        Membership.objects.filter(
-            organization=organization, role=Membership.Role.OWNER, user__is_active=True
-        ).values_list("user__email", flat=True)
+def _notify_owners(organization: Organization, text: str, link: str, *, verb: str) -> None:
+    """Tell the organization's owners, in the app and by mail after the commit."""
+    owners = User.objects.filter(
+        memberships__organization=organization,
+        memberships__role=Membership.Role.OWNER,
+        is_active=True,
     )
-    if recipients:
-        transaction.on_commit(
-            partial(send_mail, subject, body, None, recipients, fail_silently=True)
-        )
+    notify(recipients=list(owners), verb=verb, text=text, link=link, organization=organization)
 
 
 def _holds_on_dataset(*, dataset: Dataset, now: datetime):
@@ -483,16 +479,18 @@ def _mark_paid(order: Order, *, now, actor=None, grant: bool = True) -> None:
     dataset = order.version.dataset
     _notify_owners(
         order.organization,
-        f"Your license to {dataset.title} is ready",
-        f"Order {order.pk} is paid ({format_minor(order.amount_minor, order.currency)}).\n"
-        f"License {license.pk} is active. Files and the certificate: "
-        f"{settings.SITE_URL}/library/licenses/{license.pk}/\n",
+        f"Your license to {dataset.title} is ready: order {order.pk} is paid "
+        f"({format_minor(order.amount_minor, order.currency)}) and license {license.pk} is active.",
+        f"/library/licenses/{license.pk}/",
+        verb="license.granted",
     )
     _notify_owners(
         dataset.organization,
-        f"You sold a license to {dataset.title}",
-        f"{order.organization.name} licensed {dataset.title} v{order.version.number}. "
-        f"Your share: {format_minor(order.creator_share_minor, order.currency)}.\n",
+        f"You sold a license to {dataset.title} v{order.version.number} to "
+        f"{order.organization.name}; your share is "
+        f"{format_minor(order.creator_share_minor, order.currency)}.",
+        "/creator/sales/",
+        verb="license.sold",
     )
     from marketplace.tasks import fulfil_order_task
 
@@ -517,9 +515,10 @@ def _apply_refunded_total(order: Order, *, refunded_minor: int, now, actor=None)
             )
             _notify_owners(
                 order.organization,
-                "Your license was revoked after a refund",
-                f"Order {order.pk} was refunded in full; license {order.license_id} is revoked "
-                "and its download links no longer work.\n",
+                f"Your license {order.license_id} was revoked after a full refund of order "
+                f"{order.pk}; its download links no longer work.",
+                f"/library/licenses/{order.license_id}/",
+                verb="license.revoked",
             )
     else:
         _move(
@@ -538,9 +537,10 @@ def _apply_refunded_total(order: Order, *, refunded_minor: int, now, actor=None)
     )
     _notify_owners(
         order.organization,
-        f"Refund for order {order.pk}",
-        f"{format_minor(refunded_minor, order.currency)} of "
-        f"{format_minor(order.amount_minor, order.currency)} has been refunded.\n",
+        f"Refund for order {order.pk}: {format_minor(refunded_minor, order.currency)} of "
+        f"{format_minor(order.amount_minor, order.currency)} has been refunded.",
+        f"/library/orders/{order.pk}/",
+        verb="order.refunded",
     )
 
 

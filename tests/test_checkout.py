@@ -9,6 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, PermissionDenied
+from accounts.models import Notification
 from licensing.models import Certificate, Delivery, License
 from marketplace import services
 from marketplace.models import Order, StripeEvent
@@ -70,6 +71,10 @@ def test_paying_by_card_grants_a_fulfilled_license(
     subjects = [message.subject for message in mail.outbox]
     assert any("license" in subject and "ready" in subject for subject in subjects)
     assert any("You sold" in subject for subject in subjects)
+    assert Notification.objects.filter(
+        recipient=cast.buyer, verb="license.granted", link=f"/library/licenses/{license.pk}/"
+    ).exists()
+    assert Notification.objects.filter(recipient=cast.creator, verb="license.sold").exists()
 
 
 def test_paying_twice_never_charges_or_grants_twice(

@@ -14,6 +14,7 @@ def _latin1(text: str) -> str:
 
 def certificate_pdf(certificate: Certificate) -> bytes:
     payload = certificate.envelope["payload"]
+    terms = payload["terms"].get("terms", payload["terms"])  # agreements nest their terms
     pdf = FPDF()
     pdf.set_title(f"License certificate {payload['license_id']}")
     pdf.add_page()
@@ -32,8 +33,8 @@ def certificate_pdf(certificate: Certificate) -> bytes:
         ("Terms SHA-256", payload["terms_sha256"]),
         ("Issued", payload["issued_at"]),
         ("Expires", payload["expires_at"] or "never (perpetual)"),
-        ("Permitted uses", ", ".join(payload["terms"].get("permitted_uses", []))),
-        ("Territories", ", ".join(payload["terms"].get("territories", []))),
+        ("Permitted uses", ", ".join(terms.get("permitted_uses", []))),
+        ("Territories", ", ".join(terms.get("territories", []))),
     ]
     for label, value in rows:
         pdf.set_font("Helvetica", "B", 10)

@@ -264,7 +264,8 @@ def grant_license(
         existing = License.objects.filter(source=source).first()
         if existing is not None:
             return existing
-        term_days = terms.get("term_days")
+        # An agreement's frozen document nests the terms under "terms"; list options don't.
+        term_days = terms.get("term_days", (terms.get("terms") or {}).get("term_days"))
         license = License(
             organization=organization,
             version=version,

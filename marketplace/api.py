@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from accounts.errors import NotFound
 from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, PagePagination, request_organization
-from licensing.models import LicenseOption, Use
+from licensing.models import Agreement, LicenseOption, Use
 from licensing.money import SUPPORTED_CURRENCIES, parse_major
 from marketplace import selectors, services
 from marketplace.models import Listing, Order
@@ -287,6 +287,7 @@ class OrderSerializer(serializers.ModelSerializer):
     refunded = serializers.SerializerMethodField()
     version = serializers.CharField(source="version_id")
     option = serializers.CharField(source="option_id", allow_null=True)
+    agreement = serializers.CharField(source="agreement_id", allow_null=True)
     license = serializers.CharField(source="license_id", allow_null=True)
     invoice = serializers.SerializerMethodField()
     payment_state = serializers.SerializerMethodField()
@@ -298,6 +299,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "status",
             "version",
             "option",
+            "agreement",
             "terms",
             "terms_sha256",
             "amount",
@@ -381,6 +383,9 @@ class OrderInputSerializer(serializers.Serializer):
     option = serializers.CharField(
         required=False, help_text="A license option id (`opt_...`) of a published listing."
     )
+    agreement = serializers.CharField(
+        required=False, help_text="Or an accepted agreement id (`agr_...`) of your organization."
+    )
     payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices, default="card")
     po_number = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     billing_company = serializers.CharField(
@@ -392,8 +397,10 @@ class OrderInputSerializer(serializers.Serializer):
     )
 
     def validate(self, data):
-        if not data.get("option"):
-            raise serializers.ValidationError({"option": ["Name the license option to buy."]})
+        if bool(data.get("option")) == bool(data.get("agreement")):
+            raise serializers.ValidationError(
+                {"option": ["Name either the license option or the agreement to buy."]}
+            )
         return data
 
 
@@ -443,18 +450,32 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         organization = request_organization(request)
-        option = LicenseOption.objects.filter(pk=data.pop("option"), is_active=True).first()
-        if option is None:
-            raise NotFound("No such license option on sale.")
         # Replays are answered by @idempotent; the key on the order is the last line of defence.
         key = request.headers.get("Idempotency-Key", "")
-        order = services.create_order(
-            actor=request.user,
-            organization=organization,
-            option=option,
-            idempotency_key=key,
-            **data,
-        )
+        agreement_id = data.pop("agreement", "")
+        option_id = data.pop("option", "")
+        if agreement_id:
+            agreement = Agreement.objects.filter(pk=agreement_id, buyer_org=organization).first()
+            if agreement is None:
+                raise NotFound("No such agreement.")
+            order = services.create_order_from_agreement(
+                actor=request.user,
+                organization=organization,
+                agreement=agreement,
+                idempotency_key=key,
+                **data,
+            )
+        else:
+            option = LicenseOption.objects.filter(pk=option_id, is_active=True).first()
+            if option is None:
+                raise NotFound("No such license option on sale.")
+            order = services.create_order(
+                actor=request.user,
+                organization=organization,
+                option=option,
+                idempotency_key=key,
+                **data,
+            )
         card_payment = None
         if order.payment_method == Order.PaymentMethod.CARD and order.status == "pending":
             card_payment = {

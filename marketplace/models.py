@@ -5,7 +5,7 @@ from django.utils import timezone
 from accounts.errors import Conflict
 from accounts.ids import PublicIdField
 from accounts.models import Organization, User
-from licensing.models import License, LicenseOption
+from licensing.models import Agreement, License, LicenseOption
 from provenance.models import Dataset, DatasetVersion
 
 
@@ -109,6 +109,9 @@ class Order(models.Model):
     option = models.ForeignKey(
         LicenseOption, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    agreement = models.ForeignKey(
+        Agreement, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     terms = models.JSONField(help_text="The terms bought, frozen at checkout.")
     terms_sha256 = models.CharField(max_length=64)
     is_exclusive = models.BooleanField(default=False)
@@ -151,6 +154,10 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(refunded_minor__lte=models.F("amount_minor")),
                 name="marketplace_order_refund_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(option__isnull=True) | models.Q(agreement__isnull=True),
+                name="marketplace_order_option_or_agreement",
             ),
             models.UniqueConstraint(
                 fields=["stripe_payment_intent_id"],

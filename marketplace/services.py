@@ -13,8 +13,9 @@ from django.utils import timezone
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Membership, Organization, User
 from accounts.services import emit_event, notify
-from licensing.models import License, LicenseOption
+from licensing.models import Agreement, License, LicenseOption
 from licensing.money import format_minor, split_fee
+from licensing.selectors import exclusive_agreement_on
 from licensing.services import (
     build_deliveries,
     change_license_status,
@@ -182,7 +183,15 @@ def _holds_on_dataset(*, dataset: Dataset, now: datetime):
     return live_orders, live_licenses
 
 
-def _check_exclusivity(*, dataset: Dataset, is_exclusive: bool, now: datetime) -> None:
+def _check_exclusivity(
+    *, dataset: Dataset, is_exclusive: bool, now: datetime, agreement: Agreement | None = None
+) -> None:
+    held_by = exclusive_agreement_on(dataset=dataset, now=now)
+    if held_by is not None and (agreement is None or held_by.pk != agreement.pk):
+        raise Conflict(
+            "This dataset is licensed exclusively under a negotiated agreement right now.",
+            code="exclusively_licensed",
+        )
     live_orders, live_licenses = _holds_on_dataset(dataset=dataset, now=now)
     exclusive_held = (
         live_orders.filter(is_exclusive=True).exists()
@@ -267,44 +276,86 @@ def create_order(
     )
 
 
-def _place_order(*, actor, organization, option_id, payment_method, billing, idempotency_key, now):
+def _place_order(
+    *,
+    actor,
+    organization,
+    payment_method,
+    billing,
+    idempotency_key,
+    now,
+    option_id=None,
+    agreement_id=None,
+):
     with transaction.atomic():
         if idempotency_key:
             existing = Order.objects.filter(
                 organization=organization, idempotency_key=idempotency_key
             ).first()
             if existing is not None:
-                if existing.option_id != option_id:
+                if (existing.option_id, existing.agreement_id) != (option_id, agreement_id):
                     raise Conflict(
                         "This Idempotency-Key was already used for a different order.",
                         code="idempotency_key_reused",
                     )
                 return existing
-        option = (
-            LicenseOption.objects.select_related("dataset__listing__version")
-            .filter(pk=option_id, is_active=True, dataset__listing__status="published")
-            .first()
-        )
-        if option is None:
-            raise NotFound("No such license option on sale.")
+        option = agreement = None
+        if agreement_id:
+            agreement = (
+                Agreement.objects.filter(
+                    pk=agreement_id,
+                    buyer_org=organization,
+                    dataset__listing__status="published",
+                )
+                .select_related("dataset__listing__version")
+                .first()
+            )
+            if agreement is None:
+                raise NotFound("No such agreement of yours on a published listing.")
+            dataset_id = agreement.dataset_id
+        else:
+            option = (
+                LicenseOption.objects.select_related("dataset__listing__version")
+                .filter(pk=option_id, is_active=True, dataset__listing__status="published")
+                .first()
+            )
+            if option is None:
+                raise NotFound("No such license option on sale.")
+            dataset_id = option.dataset_id
         # The dataset row is the lock for its exclusivity: two buyers of the last exclusive
         # option queue here, and the second one sees the first one's hold.
-        dataset = Dataset.objects.select_for_update().get(pk=option.dataset_id)
+        dataset = Dataset.objects.select_for_update().get(pk=dataset_id)
         if dataset.organization_id == organization.pk:
             raise Conflict("You cannot buy a license to your own dataset.", code="own_dataset")
-        terms = option.terms_dict()
-        _check_exclusivity(dataset=dataset, is_exclusive=bool(terms["is_exclusive"]), now=now)
-        fee, share = split_fee(option.price_minor, settings.PLATFORM_FEE_BPS)
+        if agreement is not None:
+            live = Order.objects.filter(agreement=agreement).filter(
+                Q(status=Order.Status.PENDING, expires_at__gt=now) | Q(status__in=Order.PAID_STATES)
+            )
+            if live.exists():
+                raise Conflict(
+                    "This agreement already has an order; open it from your orders.",
+                    code="agreement_ordered",
+                )
+            terms, terms_sha256 = agreement.terms, agreement.terms_sha256
+            is_exclusive = agreement.is_exclusive
+            price_minor, currency = agreement.price_minor, agreement.currency
+        else:
+            terms, terms_sha256 = option.terms_dict(), option.terms_hash()
+            is_exclusive = bool(terms["is_exclusive"])
+            price_minor, currency = option.price_minor, option.currency
+        _check_exclusivity(dataset=dataset, is_exclusive=is_exclusive, now=now, agreement=agreement)
+        fee, share = split_fee(price_minor, settings.PLATFORM_FEE_BPS)
         is_invoice = payment_method == Order.PaymentMethod.INVOICE
         order = Order(
             organization=organization,
-            version=option.dataset.listing.version,
+            version=dataset.listing.version,
             option=option,
+            agreement=agreement,
             terms=terms,
-            terms_sha256=option.terms_hash(),
-            is_exclusive=bool(terms["is_exclusive"]),
-            amount_minor=option.price_minor,
-            currency=option.currency,
+            terms_sha256=terms_sha256,
+            is_exclusive=is_exclusive,
+            amount_minor=price_minor,
+            currency=currency,
             platform_fee_minor=fee,
             creator_share_minor=share,
             payment_method=payment_method,
@@ -324,7 +375,8 @@ def _place_order(*, actor, organization, option_id, payment_method, billing, ide
         order.save(force_insert=True)
         payload = {
             "version": order.version_id,
-            "option": option.pk,
+            "option": option.pk if option else None,
+            "agreement": agreement.pk if agreement else None,
             "amount_minor": order.amount_minor,
             "currency": order.currency,
             "terms_sha256": order.terms_sha256,
@@ -342,6 +394,49 @@ def _place_order(*, actor, organization, option_id, payment_method, billing, ide
             payload["invoice"] = number
         _order_event(order, action="order.created", actor=actor, now=now, payload=payload)
     return order
+
+
+def create_order_from_agreement(
+    *,
+    actor: User | None,
+    organization: Organization,
+    agreement: Agreement,
+    payment_method: str = Order.PaymentMethod.CARD,
+    po_number: str = "",
+    billing_company: str = "",
+    billing_address: str = "",
+    billing_vat_id: str = "",
+    idempotency_key: str = "",
+    now: datetime | None = None,
+) -> Order:
+    """Place the order for an accepted agreement (a negotiated offer): its frozen terms, hash
+    and price, for the version the dataset's listing shows now. One live order per agreement.
+
+    Raises NotFound for another organization's agreement, Conflict when it already has a live
+    order or another exclusive hold exists, InvalidInput as create_order does.
+    """
+    now = now or timezone.now()
+    if payment_method == Order.PaymentMethod.INVOICE and not (
+        po_number.strip() and billing_company.strip()
+    ):
+        raise InvalidInput(
+            "Paying by invoice needs a PO number and the billing company.",
+            errors={"po_number": ["Required to pay by invoice."]},
+        )
+    return _place_order(
+        actor=actor,
+        organization=organization,
+        agreement_id=agreement.pk,
+        payment_method=payment_method,
+        billing={
+            "po_number": po_number.strip()[:64],
+            "billing_company": billing_company.strip()[:200],
+            "billing_address": billing_address.strip(),
+            "billing_vat_id": billing_vat_id.strip().upper()[:32],
+        },
+        idempotency_key=idempotency_key.strip()[:255],
+        now=now,
+    )
 
 
 def start_card_payment(*, order: Order, gateway: StripeGateway | None = None) -> str:

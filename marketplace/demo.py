@@ -5,6 +5,7 @@ hashes and Merkle roots.
 """
 
 import csv
+import datetime
 import io
 import json
 import math
@@ -426,3 +427,196 @@ def birdsong(rng: random.Random, seconds: float = 2.0, rate: int = 16000) -> byt
             0.35 * chirp * abs(math.sin(2 * math.pi * 3 * t)) + 0.03 * rng.uniform(-1, 1)
         )
     return _wav(samples, rate)
+
+
+# --- Quality card demos: planted duplicates and a content credential ------------------------
+
+_FORUM_OPENERS = ["Tried this tonight:", "Family favourite:", "Quick tip:", "Weekend bake:"]
+_FORUM_WORDS = [
+    "butter",
+    "flour",
+    "sugar",
+    "oven",
+    "tray",
+    "lemon",
+    "thyme",
+    "garlic",
+    "onion",
+    "stock",
+    "simmer",
+    "whisk",
+    "fold",
+    "rest",
+    "knead",
+    "proof",
+    "bake",
+    "roast",
+    "crisp",
+    "golden",
+    "tender",
+    "salt",
+    "pepper",
+    "cream",
+    "honey",
+    "oats",
+    "apple",
+    "pear",
+    "plum",
+    "ginger",
+    "cinnamon",
+    "yeast",
+    "dough",
+    "crust",
+    "filling",
+    "sauce",
+    "glaze",
+    "pan",
+    "lid",
+    "minutes",
+    "hour",
+    "gently",
+    "slowly",
+]
+
+
+def forum_posts(rng: random.Random, count: int = 300) -> list[dict]:
+    """Recipe forum posts, some reposted verbatim and some reposted with a small edit: the
+    planted duplicates the quality card finds (15 exact, 30 near)."""
+    posts = [
+        {
+            "id": f"p{index:04d}",
+            "text": f"{rng.choice(_FORUM_OPENERS)} "
+            + " ".join(rng.choice(_FORUM_WORDS) for _ in range(rng.randint(30, 50))),
+        }
+        for index in range(count)
+    ]
+    reposts = []
+    for number, post in enumerate(rng.sample(posts, 45)):
+        text = post["text"]
+        if number >= 15:
+            words = text.split()
+            words[rng.randrange(2, len(words))] = rng.choice(_FORUM_WORDS)
+            text = " ".join(words) + " (reposted)"
+        reposts.append({"id": f"p{count + number:04d}", "text": text})
+    return posts + reposts
+
+
+def concept_study(rng: random.Random, size: int = 256) -> bytes:
+    """A JPEG colour study (the demo's stand-in for a generated image)."""
+    image = Image.new("RGB", (size, size), (rng.randint(0, 60), rng.randint(0, 60), 90))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randint(0, size), rng.randint(0, size)
+        radius = rng.randint(10, 60)
+        colour = (rng.randint(100, 255), rng.randint(60, 200), rng.randint(0, 120))
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=88)
+    return buffer.getvalue()
+
+
+# --- Content credentials (C2PA) -------------------------------------------------------------
+
+IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+def _certificate_chain():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(common_name):
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Wellspring demo"),
+            ]
+        )
+
+    def usage(**flags):
+        names = [
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ]
+        return x509.KeyUsage(**{flag: flags.get(flag, False) for flag in names})
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("Test Root CA"))
+        .issuer_name(name("Test Root CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("Test Image Generator"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    chain = cert.public_bytes(pem) + ca.public_bytes(pem)
+    private = key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return chain, private
+
+
+def c2pa_signed_jpeg(jpeg: bytes, source_type: str = "trainedAlgorithmicMedia") -> bytes:
+    """The JPEG with a C2PA manifest whose `c2pa.created` action names the IPTC source type.
+
+    Signed with a throwaway ES256 chain (a root and a signer) made on the spot: no network
+    and no committed key. The manifest validates; its signer is, rightly, not trusted.
+    """
+    import c2pa
+
+    chain, private = _certificate_chain()
+    manifest = {
+        "claim_generator_info": [{"name": "Test Image Generator", "version": "1.0"}],
+        "title": "generated.jpg",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": IPTC_SOURCE_TYPES + source_type,
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, private, None))
+    builder = c2pa.Builder(json.dumps(manifest))
+    out = io.BytesIO()
+    builder.sign(signer, "image/jpeg", io.BytesIO(jpeg), out)
+    return out.getvalue()

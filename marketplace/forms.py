@@ -49,6 +49,11 @@ class CatalogFilterForm(forms.Form):
     sort = forms.ChoiceField(
         label="Sort", required=False, choices=[c for c in SORT_CHOICES if c[0] in SORTS]
     )
+    # Backed by the measured quality card (provenance.quality), never by declarations.
+    no_synthetic = forms.BooleanField(
+        label="Human-made: no synthetic signals measured", required=False
+    )
+    few_duplicates = forms.BooleanField(label="Near-duplicates under 1%", required=False)
 
     def clean_price_max(self):
         value = self.cleaned_data["price_max"]

@@ -60,6 +60,8 @@ class CatalogFilters:
     size: str = ""
     exclusive: bool = False
     sort: str = ""
+    no_synthetic: bool = False
+    few_duplicates: bool = False
 
 
 def _active_options() -> QuerySet[LicenseOption]:
@@ -150,6 +152,17 @@ def _filtered(filters: CatalogFilters, *, skip: str = "") -> QuerySet[Listing]:
         listings = listings.filter(_bucket("version__total_bytes", SIZE_BUCKETS, filters.size))
     if filters.exclusive and skip != "exclusive":
         listings = listings.filter(_exclusive_available())
+    # Quality filters (the measured card) keep only listings whose version was measured.
+    if filters.no_synthetic:
+        listings = listings.filter(
+            version__quality_report__state="done",
+            version__quality_report__has_synthetic_signals=False,
+        )
+    if filters.few_duplicates:
+        listings = listings.filter(
+            version__quality_report__state="done",
+            version__quality_report__near_duplicate_bps__lt=100,
+        )
     return listings
 
 

@@ -1,8 +1,7 @@
 """Real files for the quality card's tests: text with planted duplicates and personal data,
-images with real XMP, EXIF and PNG text chunks, and C2PA-signed images (signed here with a
-certificate chain made on the spot: no network, no committed keys)."""
+images with real XMP, EXIF and PNG text chunks, and C2PA-signed images (signed by
+`marketplace.demo.c2pa_signed_jpeg` with a certificate chain made on the spot)."""
 
-import datetime
 import io
 import json
 import random
@@ -74,94 +73,7 @@ def jpeg_with_exif_software(seed: int, software: str = "Midjourney v6") -> bytes
     return encode(picture(seed), "JPEG", quality=90, exif=exif)
 
 
-def _certificate_chain():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def name(common_name):
-        return x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Wellspring tests"),
-            ]
-        )
-
-    def usage(**flags):
-        names = [
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ]
-        return x509.KeyUsage(**{flag: flags.get(flag, False) for flag in names})
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("Test Root CA"))
-        .issuer_name(name("Test Root CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("Test Image Generator"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage(digital_signature=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    chain = cert.public_bytes(pem) + ca.public_bytes(pem)
-    private = key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return chain, private
-
-
 def c2pa_signed_jpeg(seed: int, source_type: str = "trainedAlgorithmicMedia") -> bytes:
-    """A JPEG with a C2PA manifest whose `c2pa.created` action names the source type."""
-    import c2pa
+    from marketplace.demo import c2pa_signed_jpeg as sign
 
-    chain, private = _certificate_chain()
-    manifest = {
-        "claim_generator_info": [{"name": "Test Image Generator", "version": "1.0"}],
-        "title": "generated.jpg",
-        "assertions": [
-            {
-                "label": "c2pa.actions",
-                "data": {
-                    "actions": [{"action": "c2pa.created", "digitalSourceType": IPTC + source_type}]
-                },
-            }
-        ],
-    }
-    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, private, None))
-    builder = c2pa.Builder(json.dumps(manifest))
-    out = io.BytesIO()
-    builder.sign(signer, "image/jpeg", io.BytesIO(encode(picture(seed), "JPEG")), out)
-    return out.getvalue()
+    return sign(encode(picture(seed), "JPEG"), source_type=source_type)

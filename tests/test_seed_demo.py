@@ -79,3 +79,16 @@ def test_seed_demo_gives_demo_lab_a_paid_active_license(db, client):
     assert license.order.status == "fulfilled" and license.order.invoice.number.startswith("WS-")
     client.login(username="buyer@wellspring.test", password="wellspring-demo")
     assert license.pk in client.get("/api/v1/licenses/").content.decode()
+
+
+def test_seeded_versions_carry_quality_cards_with_their_flags(db):
+    call_command("seed_demo")
+    versions = DatasetVersion.objects.exclude(merkle_root="")
+    assert all(version.quality_report.state == "done" for version in versions)
+    forum = Listing.objects.get(dataset__slug="recipe-forum-posts").version.quality_report
+    assert forum.figures["exact_duplicates"]["records"]["count"] == 15
+    assert forum.figures["near_duplicates"]["records"]["count"] == 45
+    art = Listing.objects.get(dataset__slug="concept-art-colour-studies").version.quality_report
+    assert art.has_synthetic_signals
+    assert art.figures["synthetic"]["evidence"]["examples"][0]["signal"] == "c2pa"
+    assert "synthetic_mismatch" in [flag["code"] for flag in art.flags]

@@ -41,6 +41,8 @@ def catalog(request):
             size=data["size"],
             exclusive=data["exclusive"],
             sort=data["sort"],
+            no_synthetic=data["no_synthetic"],
+            few_duplicates=data["few_duplicates"],
         )
     page = Paginator(selectors.listings_for_catalog(filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")

@@ -127,7 +127,7 @@ class _Recorder:
                 )
         tokens = signatures.words(record.text)
         hashed = signatures.word_hashes(tokens)
-        self.pending.append(signatures.shingle_hashes(hashed))
+        self.pending.append(hashed)
         if len(self.pending) >= BATCH_RECORDS:
             self._flush()
         self.languages[text.language_of(tokens)] += 1
@@ -358,8 +358,9 @@ def _figures(
             "problems": problems[:50],
         },
         "exact_duplicates": {
-            "method": "identical SHA-256 of files; identical BLAKE2b-64 of whole records "
-            "(canonical JSON of a JSONL record, all fields of a CSV row, a whole text file)",
+            "method": "identical SHA-256 of files; identical BLAKE2b-64 of records' text (the "
+            "string fields of a JSONL record, the text columns of a CSV row, the first MiB of a "
+            "text file; a record without text is hashed whole)",
             "files": _file_duplicates(files),
             "records": {
                 "count": recorder.exact_count,

@@ -1,9 +1,9 @@
 """Signatures for near-duplicate detection: MinHash with LSH bands for text, pHash for images.
 
-MinHash (Broder 1997) over word 3-gram shingles: each shingle is hashed once to 32 bits
-(CRC-32 of the word hashes combined), then `NUM_PERM` universal hash functions
-`(a * x + b) mod (2^61 - 1)` keep their minimum per record. Everything after the per-word
-CRC runs in numpy over a whole batch of records, so the cost per record stays small. The
+MinHash (Broder 1997) over word 3-gram shingles: each word is hashed once (CRC-32), a
+shingle's hash combines its words' hashes, then `NUM_PERM` multiply-shift hash functions
+`(a * x + b) >> 32` (64-bit, odd `a`) keep their minimum per record. Everything after the
+per-word CRC runs in numpy over a whole batch of records, so the cost per record stays small. The
 permutations come from a fixed seed: the same text always has the same signature, on every
 machine, which is what lets signatures of different versions be compared (novelty).
 
@@ -29,11 +29,11 @@ PERMUTATION_SEED = 1
 NEAR_DUPLICATE_THRESHOLD = 0.6
 PHASH_MAX_DISTANCE = 10
 
-_MERSENNE = np.uint64((1 << 61) - 1)
 _MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
 _rng = np.random.RandomState(PERMUTATION_SEED)
-_A = _rng.randint(1, (1 << 61) - 1, size=NUM_PERM, dtype=np.uint64)
-_B = _rng.randint(0, (1 << 61) - 1, size=NUM_PERM, dtype=np.uint64)
+_A = _rng.randint(0, 2**63, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B = _rng.randint(0, 2**63, size=NUM_PERM, dtype=np.uint64)
 _WORD = re.compile(r"\w+")
 # Multipliers that combine a shingle's word hashes (odd 64-bit constants).
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
@@ -43,6 +43,7 @@ PARAMETERS = {
     "algorithm": "MinHash + LSH",
     "shingles": f"word {SHINGLE_WORDS}-grams of lower-cased \\w+ tokens (shorter records: all words)",
     "shingle_hash": "CRC-32 per word, combined per shingle",
+    "permutations": "multiply-shift (a * x + b) >> 32 over 64 bits, odd a",
     "num_perm": NUM_PERM,
     "bands": BANDS,
     "rows_per_band": ROWS,
@@ -60,38 +61,51 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+_WORD_CACHE: dict[str, int] = {}
+_WORD_CACHE_LIMIT = 500_000
+
+
 def word_hashes(tokens: list[str]) -> np.ndarray:
-    return np.fromiter(
-        (zlib.crc32(token.encode()) for token in tokens), dtype=np.uint64, count=len(tokens)
-    )
+    """CRC-32 of each word (remembered for the most recent half million distinct words)."""
+    cache = _WORD_CACHE
+    values = []
+    for token in tokens:
+        value = cache.get(token)
+        if value is None:
+            if len(cache) >= _WORD_CACHE_LIMIT:
+                cache.clear()
+            value = cache[token] = zlib.crc32(token.encode())
+        values.append(value)
+    return np.array(values, dtype=np.uint64)
 
 
-def shingle_hashes(hashed: np.ndarray) -> np.ndarray:
-    """32-bit hashes of the word 3-grams of one record (of its words if it has fewer)."""
-    count = len(hashed) - SHINGLE_WORDS + 1
-    if count <= 0:
-        return hashed & _MASK32
-    with np.errstate(over="ignore"):
-        mixed = hashed[:count] * _MIX[0]
-        for offset in range(1, SHINGLE_WORDS):
-            mixed ^= hashed[offset : offset + count] * _MIX[offset]
-        mixed ^= mixed >> np.uint64(29)
-    return mixed & _MASK32
-
-
-def minhash_batch(shingles: list[np.ndarray]) -> np.ndarray:
-    """The MinHash signatures (uint32, shape records x NUM_PERM) of a batch of records."""
-    signatures = np.empty((len(shingles), NUM_PERM), dtype=np.uint32)
-    lengths = np.fromiter((len(item) for item in shingles), dtype=np.int64, count=len(shingles))
-    present = lengths > 0
-    signatures[~present] = _EMPTY
-    if not present.any():
+def minhash_batch(records: list[np.ndarray]) -> np.ndarray:
+    """The MinHash signatures (uint32, records x NUM_PERM) of a batch of records, each given
+    as its word hashes. Shingles are word 3-grams; a record with fewer words uses its words."""
+    count = len(records)
+    signatures = np.full((count, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+    lengths = np.fromiter((len(item) for item in records), dtype=np.int64, count=count)
+    if not lengths.any():
         return signatures
-    values = np.concatenate([item for item in shingles if len(item)])
-    starts = np.concatenate(([0], np.cumsum(lengths[present])[:-1]))
+    hashed = np.concatenate(records)
+    owner = np.repeat(np.arange(count), lengths)
+    span = SHINGLE_WORDS - 1
     with np.errstate(over="ignore"):
-        permuted = ((values[:, None] * _A[None, :] + _B[None, :]) % _MERSENNE) & _MASK32
-    signatures[present] = np.minimum.reduceat(permuted, starts, axis=0).astype(np.uint32)
+        mixed = hashed[: len(hashed) - span] * _MIX[0]
+        for offset in range(1, SHINGLE_WORDS):
+            mixed ^= hashed[offset : len(hashed) - span + offset] * _MIX[offset]
+        mixed ^= mixed >> np.uint64(29)
+    # A shingle is valid when its words belong to one record; short records keep their words.
+    valid = owner[: len(mixed)] == owner[span:]
+    short = lengths[owner] < SHINGLE_WORDS
+    values = np.concatenate([mixed[valid], hashed[short]]) & _MASK32
+    owners = np.concatenate([owner[: len(mixed)][valid], owner[short]])
+    order = np.argsort(owners, kind="stable")
+    values, owners = values[order], owners[order]
+    with np.errstate(over="ignore"):
+        permuted = ((values[:, None] * _A[None, :] + _B[None, :]) >> _SHIFT).astype(np.uint32)
+    present, starts = np.unique(owners, return_index=True)
+    signatures[present] = np.minimum.reduceat(permuted, starts, axis=0)
     return signatures
 
 

@@ -1,9 +1,11 @@
 """Text records, read in one streaming pass, and what is measured in each one.
 
-Records: a JSONL line (its string values, nested ones too), a CSV/TSV row (its text columns,
+Records: a JSONL line (its text values, nested ones too: strings with a space or longer than
+20 characters, so ids and codes stay out), a CSV/TSV row (its text columns,
 chosen from the first rows: mostly non-numeric values with spaces or longer than 20
 characters), a plain-text file (one record, its first `TEXT_FILE_CHARS` characters). The
-record hash for exact duplicates covers the whole record (the canonical JSON, the whole row).
+record hash for exact duplicates covers the record's text (ids and numbers aside, so a repost
+under a new id is a duplicate); a record without text is hashed whole (canonical JSON, row).
 
 Personal data: e-mail addresses, phone numbers (7 to 15 digits in international or grouped
 form), payment card numbers (13 to 19 digits passing the Luhn check) and IBANs (passing the
@@ -40,8 +42,10 @@ def _digest(data: bytes) -> bytes:
 
 
 def _strings(value, out: list[str]) -> None:
+    """The prose in a JSON value: its strings that look like text (ids and codes left out)."""
     if isinstance(value, str):
-        out.append(value)
+        if _is_text_value(value):
+            out.append(value)
     elif isinstance(value, dict):
         for item in value.values():
             _strings(item, out)
@@ -79,8 +83,12 @@ def jsonl_records(stream, problems: list[str], keep=lambda: True) -> Iterator[Re
             continue
         parts: list[str] = []
         _strings(value, parts)
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        yield Record(number, "\n".join(parts), _digest(canonical.encode()))
+        text = "\n".join(parts)
+        if not text.strip():
+            text_or_whole = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        else:
+            text_or_whole = text
+        yield Record(number, text, _digest(text_or_whole.encode()))
 
 
 def _is_text_value(value: str) -> bool:
@@ -117,7 +125,7 @@ def csv_records(stream, delimiter: str, problems: list[str]) -> Iterator[Record]
 
     def record(row):
         text = "\n".join(row[index] for index in columns if index < len(row))
-        return Record(number, text, _digest("\x1f".join(row).encode()))
+        return Record(number, text, _digest((text if text.strip() else "\x1f".join(row)).encode()))
 
     for row in head:
         number += 1
@@ -129,16 +137,15 @@ def csv_records(stream, delimiter: str, problems: list[str]) -> Iterator[Record]
 
 def text_file_record(stream) -> Record:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    whole = hashlib.blake2b(digest_size=8)
     kept: list[str] = []
     size = 0
     while chunk := stream.read(1024 * 1024):
-        whole.update(chunk)
         if size < TEXT_FILE_CHARS:
             text = decoder.decode(chunk)
             kept.append(text[: TEXT_FILE_CHARS - size])
             size += len(kept[-1])
-    return Record(1, "".join(kept), whole.digest())
+    text = "".join(kept)
+    return Record(1, text, _digest(text.encode()))
 
 
 # --- Personal data ------------------------------------------------------------------------
@@ -149,6 +156,9 @@ _PHONE = re.compile(
 )
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+# Every phone, card and IBAN has seven digits with at most separators between: most text
+# has none, and skips the slower patterns.
+_NUMBERISH = re.compile(r"\d(?:[ ().-]?\d){6}")
 PERSONAL_DATA_KINDS = {
     "email": "E-mail addresses",
     "phone": "Phone numbers",
@@ -198,6 +208,8 @@ def personal_data(text: str) -> list[tuple[str, str]]:
     if "@" in text:
         found += [("email", match) for match in _EMAIL.findall(text)]
     # Spans of IBAN- and card-shaped numbers, valid or not: their digits are never phones.
+    if not _NUMBERISH.search(text):
+        return found
     taken: list[tuple[int, int]] = []
     for match in _IBAN.finditer(text):
         taken.append(match.span())
@@ -265,7 +277,10 @@ STOP_WORDS = {
     "sv": "och att det som en på är av för med den till inte har de om ett",
     "pl": "i w nie na się że z do to jest jak o co ale po tak od za",
 }
-_STOP = {code: frozenset(words.split()) for code, words in STOP_WORDS.items()}
+_STOP_LANGUAGES: dict[str, tuple[str, ...]] = {}
+for _code, _words in STOP_WORDS.items():
+    for _word in set(_words.split()):
+        _STOP_LANGUAGES[_word] = (*_STOP_LANGUAGES.get(_word, ()), _code)
 LANGUAGE_PARAMETERS = {
     "method": "stop-word profile: the language whose 20 most frequent function words cover "
     "most tokens of the record, if they cover at least 10%; otherwise 'und'",
@@ -277,9 +292,11 @@ def language_of(tokens: list[str]) -> str:
     if not tokens:
         return "und"
     window = tokens[:400]
-    best, best_hits = "und", 0
-    for code, stop in _STOP.items():
-        hits = sum(1 for token in window if token in stop)
-        if hits > best_hits:
-            best, best_hits = code, hits
-    return best if best_hits * 10 >= len(window) else "und"
+    hits: dict[str, int] = {}
+    for token in window:
+        for code in _STOP_LANGUAGES.get(token, ()):
+            hits[code] = hits.get(code, 0) + 1
+    if not hits:
+        return "und"
+    best = min(hits, key=lambda code: (-hits[code], code))
+    return best if hits[best] * 10 >= len(window) else "und"

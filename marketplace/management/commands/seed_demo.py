@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,7 +23,8 @@ from marketplace import demo
 from marketplace.services import publish_listing
 from provenance import selectors as provenance_selectors
 from provenance import services as provenance
-from provenance.models import Dataset
+from provenance.models import Dataset, DatasetVersion, QualityReport
+from provenance.quality.service import measure_quality
 
 DEMO_PASSWORD = "wellspring-demo"  # noqa: S105 - documented demo credential, development only
 
@@ -322,6 +324,43 @@ CATALOG = [
         days_ago=3,
         approve=False,
     ),
+    # The quality card's demos: its duplicate figures and its synthetic-evidence flag.
+    DemoDataset(
+        slug="recipe-forum-posts",
+        title="Recipe Forum Posts",
+        modality="text",
+        tags=["cooking", "forum", "community"],
+        summary="Posts from a community recipe forum, shared by their authors.",
+        description="Members opted in to licensing. Some members reposted their own posts: the "
+        "quality card measures how many.",
+        files={"posts/2023.jsonl": lambda rng: demo.jsonl(demo.forum_posts(rng))},
+        options=[("evaluation-only", 10_000), ("research-training", 40_000)],
+        days_ago=25,
+    ),
+    DemoDataset(
+        slug="concept-art-colour-studies",
+        title="Concept Art Colour Studies",
+        modality="image",
+        tags=["concept art", "colour", "illustration"],
+        summary="Colour studies from a games studio's art department.",
+        description="Painted by the studio's artists; one study was made with an image generator "
+        "and carries its content credentials.",
+        files={
+            **_files(5, "studies/study-{i:02d}.jpg", lambda rng, i: demo.concept_study(rng)),
+            "studies/study-generated.jpg": lambda rng: demo.c2pa_signed_jpeg(
+                demo.concept_study(rng)
+            ),
+        },
+        organization="harbour-sound-collective",
+        declaration=_declaration(
+            rights_holder="Harbour Sound Collective",
+            consent_basis="own_work",
+            authorship="hybrid",
+            synthetic_share_bps=1000,
+        ),
+        options=[("evaluation-only", 15_000), ("commercial-training", 90_000)],
+        days_ago=20,
+    ),
 ]
 
 USERS = [
@@ -373,6 +412,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo catalog: {created} dataset(s) created, {len(CATALOG) - created} already present."
         )
+        self._quality_reports()
         self._demo_license(organizations, users)
         self._demo_notifications(users)
         self._demo_offer(organizations, users)
@@ -453,6 +493,18 @@ class Command(BaseCommand):
                 now=approved_at,
             )
             publish_listing(actor=reviewer, version=version, now=approved_at)
+
+    def _quality_reports(self) -> None:
+        """Measure every demo version that has no quality card yet (approved ones first, so
+        the others are checked against them), here rather than on a worker: the cards show
+        on the first run."""
+        versions = (
+            DatasetVersion.objects.exclude(merkle_root="")
+            .exclude(quality_report__state=QualityReport.State.DONE)
+            .order_by(F("approved_at").asc(nulls_last=True), "created_at", "id")
+        )
+        for version in versions:
+            measure_quality(version_id=version.pk)
 
     # --- Checkout (issue 7): one paid, active license of demo-lab ---------------------------
 

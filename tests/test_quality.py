@@ -373,3 +373,22 @@ def test_creator_portal_shows_flags_and_redacted_personal_data(cast, client):
     assert "For the reviewer" in page
     assert "a***@example.org" in page
     assert "a.b@example.org" not in page
+
+
+def test_reviewer_sees_the_overlap_and_personal_data_of_a_relisted_copy(cast, client, make_listing):
+    body = assets.jsonl(assets.text_records(100, seed=31) + ["Reach me at sam@example.net"])
+    original = make_listing("Original notes", files={"notes.jsonl": body})
+    quality.measure_quality(version_id=original.version.pk)
+    copy = make_listing(
+        "Copied notes",
+        files={"notes.jsonl": body},
+        organization=cast.outsider_org,
+        actor=cast.outsider,
+        publish=False,
+    )
+    quality.measure_quality(version_id=copy.pk)
+    client.force_login(cast.reviewer)
+    page = client.get(reverse("review:version", args=[copy.pk])).content.decode()
+    assert "For the reviewer" in page
+    assert "100.0% of these records already appear in “Original notes”" in page
+    assert "s***@example.net" in page and "sam@example.net" not in page

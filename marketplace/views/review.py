@@ -56,6 +56,7 @@ def _review_context(request, version, form=None) -> dict:
         "files": files[:100],
         "file_total": files.count(),
         "previews": selectors.file_previews(version=version),
+        "quality": selectors.quality_report_of(version=version),
         "reviews": selectors.reviews_of(version=version),
         "ledger": selectors.ledger_for_version(version=version),
         "form": form or DecisionForm(),

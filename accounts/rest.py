@@ -193,3 +193,57 @@ def problem_exception_handler(exc, context):
         errors=errors,
         headers=headers,
     )
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string", "example": "urn:wellspring:problem:not_found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable, for programs to branch on."},
+        "errors": {
+            "type": "object",
+            "description": "Field problems: field name to a list of messages.",
+            "additionalProperties": True,
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+}
+
+_COMMON_PROBLEMS = {
+    "401": "No valid API key or session.",
+    "403": "The key lacks the operation's scope, or the role does not allow it.",
+    "429": "Rate limit exceeded; see `Retry-After` and the `RateLimit-*` headers.",
+}
+
+
+def add_problem_responses(result, generator, request, public):
+    """Schema postprocessing hook: every operation documents its problem-JSON errors.
+
+    Adds a `Problem` component, gives every 4xx/5xx response that lacks content that schema as
+    `application/problem+json`, and documents 401, 403 and 429 (which any operation can answer)
+    where a view left them out, and 404 on paths with an id.
+    """
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    content = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            is_public = {} in operation.get("security", [])
+            extra = dict(_COMMON_PROBLEMS)
+            if is_public:
+                del extra["401"], extra["403"]
+            if "{" in path:
+                extra["404"] = "No such object, or it belongs to another organization."
+            for code, description in extra.items():
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if code[0] in "45" and not response.get("content"):
+                    response["content"] = content
+    return result

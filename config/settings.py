@@ -378,6 +378,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Issue 9: every operation documents its problem-JSON errors.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.rest.add_problem_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         # Checkout and licenses (issue 7)
         "OrderStatusEnum": "marketplace.models.Order.Status",

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.errors import InvalidInput, NotFound
+from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, request_organization
 from licensing import delivery as delivering
 from licensing import selectors, services
@@ -408,6 +409,7 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=OfferCreateSerializer,
         responses={201: OfferSerializer, **ERRORS},
     )
+    @idempotent
     def create(self, request):
         data = _valid(OfferCreateSerializer, request.data)
         dataset = (
@@ -434,6 +436,7 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=CounterSerializer,
         responses={200: OfferSerializer, **ERRORS},
     )
+    @idempotent
     @action(detail=True, methods=["post"])
     def counter(self, request, pk=None):
         offer = self.get_object()

@@ -944,7 +944,9 @@ class ClaimInputSerializer(serializers.Serializer):
     dataset = serializers.SlugField(help_text="The listing's slug (its address in the catalog).")
     claimant_name = serializers.CharField(max_length=200)
     claimant_email = serializers.EmailField()
-    claimant_organization = serializers.CharField(max_length=200, required=False, default="")
+    claimant_organization = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
     basis = serializers.ChoiceField(choices=RightsClaim.Basis.choices)
     statement = serializers.CharField(max_length=10_000)
     evidence = serializers.FileField(required=False)
@@ -1071,6 +1073,7 @@ class ReviewQueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         request=DecisionInputSerializer,
         responses={201: ReviewDecisionSerializer, **ERRORS},
     )
+    @idempotent
     @action(detail=True, methods=["post"])
     def decision(self, request, pk=None):
         version = selectors.version_for_review(viewer=request.user, version_id=pk)
@@ -1134,7 +1137,9 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         operation_id="claims_create",
         summary="File a rights claim over a listed dataset (public, throttled)",
         description="No authentication needed. At most `CLAIMS_PER_HOUR` claims an hour from "
-        "one address; more answer 429. JSON, or multipart with an `evidence` file.",
+        "one address; more answer 429. JSON, or multipart with an `evidence` file. "
+        "`Idempotency-Key` is honoured for callers acting for an organization (API key or "
+        "session); anonymous claims have no organization to keep the key under.",
         request={
             "application/json": ClaimInputSerializer,
             "multipart/form-data": ClaimInputSerializer,
@@ -1142,6 +1147,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={201: ClaimReceiptSerializer, 400: PROBLEM, 404: PROBLEM, 429: PROBLEM},
         auth=[],
     )
+    @idempotent
     def create(self, request):
         data = _valid(ClaimInputSerializer, request.data)
         dataset = selectors.listed_dataset(slug=data.pop("dataset"))

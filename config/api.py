@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import EventViewSet, WebhookEndpointViewSet
 from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
 from marketplace.api import ListingViewSet, OrderViewSet
+from marketplace.api_versions import VersionManifestView
 from provenance.api import (
     ClaimViewSet,
     DatasetViewSet,
@@ -39,6 +40,12 @@ router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-e
 router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
+    # --- Signed manifests and Croissant of approved versions (issue 8) ---
+    path(
+        "versions/<str:version_id>/manifest/",
+        VersionManifestView.as_view(),
+        name="version-manifest",
+    ),
     *router.urls,
     path("certificates/verify/", CertificateVerifyView.as_view(), name="certificate-verify"),
 ]

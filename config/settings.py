@@ -196,6 +196,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.expire_offers_task",
         "schedule": 900.0,
     },
+    # Signed manifests (issue 8): a sweep behind the approval signal.
+    "build-missing-manifests": {
+        "task": "licensing.tasks.build_missing_manifests_task",
+        "schedule": 600.0,
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from licensing import services
+from licensing import manifests, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -13,3 +13,25 @@ def expire_licenses_task() -> int:
 @shared_task
 def expire_offers_task() -> int:
     return services.expire_offers()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def build_version_manifest_task(*, version_id: str) -> str | None:
+    manifest = manifests.build_version_manifest(version_id=version_id)
+    return manifest.pk if manifest else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def build_missing_manifests_task() -> int:
+    """The sweep behind the approval signal: a lost message still ends in a manifest."""
+    missing = manifests.versions_missing_manifests()
+    for version_id in missing:
+        build_version_manifest_task.delay(version_id=version_id)
+    return len(missing)

@@ -302,3 +302,36 @@ def orders_for_staff(*, status: str = "") -> QuerySet[Order]:
     if status:
         orders = orders.filter(status=status)
     return orders.order_by("-created_at", "id")
+
+
+# --- Signed manifests and Croissant of approved versions (issue 8) ---
+
+
+def documented_version(*, viewer, organization, version_id: str):
+    """An approved (or suspended) version whose manifest and Croissant the viewer may read.
+
+    Readable by staff, by the creator organization, by an organization holding a license to it
+    (in any status: a buyer checks what it received long after), and by anyone while a
+    published listing shows it (the catalog shows the same files and declaration). Anything
+    else, drafts included, is None, which the API answers with 404.
+    """
+    from licensing.models import License
+    from provenance.models import DatasetVersion
+
+    version = (
+        DatasetVersion.objects.filter(pk=version_id, status__in=DatasetVersion.FROZEN_STATUSES)
+        .select_related("dataset__organization")
+        .first()
+    )
+    if version is None:
+        return None
+    if viewer is not None and viewer.is_authenticated and viewer.is_staff:
+        return version
+    if organization is not None and (
+        version.dataset.organization_id == organization.pk
+        or License.objects.filter(organization=organization, version=version).exists()
+    ):
+        return version
+    if Listing.objects.filter(version=version, status=Listing.Status.PUBLISHED).exists():
+        return version
+    return None

@@ -936,3 +936,25 @@ class RightsClaim(models.Model):
     def is_in_force(self) -> bool:
         """Upheld and not reinstated: the dataset stays suspended while this holds."""
         return self.status == self.Status.UPHELD and self.reinstated_at is None
+
+
+class Manifest(models.Model):
+    """The platform's signed manifest of an approved version, in the shared signed envelope.
+
+    Built once per version by a task after approval (approved versions never change, so neither
+    does their manifest); `payload_sha256` is what the ledger entry of its issue records.
+    """
+
+    id = PublicIdField(prefix="man")
+    version = models.OneToOneField(
+        DatasetVersion, on_delete=models.PROTECT, related_name="manifest"
+    )
+    envelope = models.JSONField(help_text='{"payload", "kid", "signature"}')
+    payload_sha256 = models.CharField(max_length=64)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-issued_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Manifest {self.pk} of {self.version_id}"

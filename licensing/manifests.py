@@ -1,0 +1,209 @@
+"""Signed manifests of approved versions: what a version holds, where it came from, and on
+which terms it is offered, signed with the platform's Ed25519 key.
+
+The payload's format is documented in docs/manifests.md; `tools/verify_manifest.py` checks a
+downloaded directory against one. It lives in licensing, not provenance, because the payload
+carries the license terms a version is offered under, and licensing may read provenance.
+"""
+
+import hashlib
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from licensing.models import LicenseOption
+from provenance.ledger import record_event
+from provenance.merkle import merkle_root
+from provenance.models import (
+    DataFile,
+    DatasetVersion,
+    Manifest,
+    ProvenanceDeclaration,
+    canonical_json,
+)
+from provenance.signing import public_jwk, sign_payload
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_TYPE = "wellspring.version-manifest"
+FORMAT_VERSION = 1
+
+
+class ManifestMismatch(Exception):
+    """The files of a version no longer add up to the Merkle root it was approved with."""
+
+
+def _date(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def file_entries(version: DatasetVersion) -> list[dict]:
+    """The version's files as a manifest lists them, sorted by path."""
+    return [
+        {
+            "path": path,
+            "size": size,
+            "media_type": media_type,
+            "sha256": sha256,
+            "records": records,
+        }
+        for path, size, media_type, sha256, records in DataFile.objects.filter(version=version)
+        .order_by("path")
+        .values_list("path", "size_bytes", "media_type", "sha256", "record_count")
+        .iterator(chunk_size=5000)
+    ]
+
+
+def declaration_entry(version: DatasetVersion) -> dict:
+    """The provenance declaration as a manifest (and a Croissant export) states it."""
+    declaration = ProvenanceDeclaration.objects.filter(version=version).first()
+    if declaration is None:
+        declaration = ProvenanceDeclaration(version=version)
+        evidence, parents = [], []
+    else:
+        evidence = list(declaration.evidence.order_by("uploaded_at", "id"))
+        parents = list(declaration.parents.select_related("dataset__organization").order_by("id"))
+    return {
+        "source": {"url": declaration.source_url, "description": declaration.source_description},
+        "collection_method": declaration.collection_method,
+        "collection_period": {
+            "started_on": _date(declaration.collection_started_on),
+            "ended_on": _date(declaration.collection_ended_on),
+        },
+        "consent_basis": declaration.consent_basis,
+        "rights_holder": declaration.rights_holder,
+        "authorship": declaration.authorship,
+        "synthetic_share_bps": declaration.synthetic_share_bps,
+        "opt_out": {"status": declaration.opt_out_status, "notes": declaration.opt_out_notes},
+        "evidence": [
+            {"title": item.title, "sha256": item.sha256, "size": item.size_bytes}
+            for item in evidence
+        ],
+        "lineage": [
+            {
+                "version": parent.pk,
+                "dataset": parent.dataset.slug,
+                "number": parent.number,
+                "licensor": parent.dataset.organization.slug,
+                "merkle_root": parent.merkle_root,
+            }
+            for parent in parents
+        ],
+    }
+
+
+def license_terms_entries(version: DatasetVersion) -> list[dict]:
+    """The terms the dataset is offered under (its active options), each with its hash."""
+    options = LicenseOption.objects.filter(dataset_id=version.dataset_id, is_active=True).order_by(
+        "price_minor", "id"
+    )
+    return [
+        {
+            "option": option.pk,
+            "name": option.name,
+            "terms": option.terms_dict(),
+            "terms_sha256": option.terms_hash(),
+        }
+        for option in options
+    ]
+
+
+def version_manifest_payload(version: DatasetVersion, *, now: datetime) -> dict:
+    """The unsigned payload of a version's manifest.
+
+    Raises ManifestMismatch when the files do not add up to the root the version was approved
+    with: a manifest never vouches for a root it cannot reproduce.
+    """
+    dataset = version.dataset
+    files = file_entries(version)
+    root = merkle_root((item["path"], item["sha256"]) for item in files)
+    if version.merkle_root and root != version.merkle_root:
+        raise ManifestMismatch(
+            f"{version.pk}: files give root {root}, the version says {version.merkle_root}"
+        )
+    return {
+        "type": MANIFEST_TYPE,
+        "format_version": FORMAT_VERSION,
+        "issuer": {"name": settings.PLATFORM_NAME, "url": settings.SITE_URL},
+        "kid": public_jwk()["kid"],
+        "issued_at": now.isoformat(),
+        "dataset": {
+            "id": dataset.pk,
+            "slug": dataset.slug,
+            "title": dataset.title,
+            "modality": dataset.modality,
+            "languages": list(dataset.languages),
+            "licensor": {
+                "organization": dataset.organization.slug,
+                "name": dataset.organization.name,
+            },
+        },
+        "dataset_version": {
+            "id": version.pk,
+            "number": version.number,
+            "approved_at": _date(version.approved_at),
+        },
+        "file_count": len(files),
+        "total_bytes": sum(item["size"] for item in files),
+        "merkle_root": root,
+        "files": files,
+        "provenance": declaration_entry(version),
+        "license_terms": license_terms_entries(version),
+    }
+
+
+def build_version_manifest(*, version_id: str, now: datetime | None = None) -> Manifest | None:
+    """Sign and store the manifest of an approved (or suspended) version; once per version.
+
+    Returns the existing manifest when there is one, None for a version that is not approved.
+    The payload is built and signed outside the transaction (a big version takes a while); a
+    concurrent build loses on the one-per-version constraint and returns the winner's.
+    Writes `version.manifest_issued` with the payload's SHA-256.
+    """
+    now = now or timezone.now()
+    existing = Manifest.objects.filter(version_id=version_id).first()
+    if existing is not None:
+        return existing
+    version = (
+        DatasetVersion.objects.select_related("dataset__organization")
+        .filter(pk=version_id, status__in=DatasetVersion.FROZEN_STATUSES)
+        .first()
+    )
+    if version is None:
+        return None
+    envelope = sign_payload(version_manifest_payload(version, now=now))
+    payload_sha256 = hashlib.sha256(canonical_json(envelope["payload"])).hexdigest()
+    try:
+        with transaction.atomic():
+            manifest = Manifest.objects.create(
+                version=version, envelope=envelope, payload_sha256=payload_sha256, issued_at=now
+            )
+            record_event(
+                action="version.manifest_issued",
+                subject_type="dataset_version",
+                subject_id=version.pk,
+                organization=version.dataset.organization,
+                payload={
+                    "manifest": manifest.pk,
+                    "payload_sha256": payload_sha256,
+                    "merkle_root": envelope["payload"]["merkle_root"],
+                    "kid": envelope["kid"],
+                },
+                now=now,
+            )
+    except IntegrityError:
+        logger.info("manifest of %s was built concurrently", version_id)
+        return Manifest.objects.get(version_id=version_id)
+    return manifest
+
+
+def versions_missing_manifests() -> list[str]:
+    """Ids of approved versions that have no manifest yet (the sweep's work list)."""
+    return list(
+        DatasetVersion.objects.filter(
+            status=DatasetVersion.Status.APPROVED, manifest__isnull=True
+        ).values_list("pk", flat=True)
+    )

@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import EventViewSet, WebhookEndpointViewSet
 from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
 from marketplace.api import ListingViewSet, OrderViewSet
-from marketplace.api_versions import VersionManifestView
+from marketplace.api_versions import VersionCroissantView, VersionManifestView
 from provenance.api import (
     ClaimViewSet,
     DatasetViewSet,
@@ -45,6 +45,11 @@ urlpatterns = [
         "versions/<str:version_id>/manifest/",
         VersionManifestView.as_view(),
         name="version-manifest",
+    ),
+    path(
+        "versions/<str:version_id>/croissant/",
+        VersionCroissantView.as_view(),
+        name="version-croissant",
     ),
     *router.urls,
     path("certificates/verify/", CertificateVerifyView.as_view(), name="certificate-verify"),

@@ -5,6 +5,7 @@ alike (see `selectors.documented_version`).
 """
 
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.rest import HasScope, request_organization
+from licensing.croissant import version_croissant
 from licensing.manifests import build_version_manifest
 from marketplace import selectors
 
@@ -62,4 +64,23 @@ class VersionManifestView(VersionDocumentView):
         manifest = build_version_manifest(version_id=version.pk)
         response = Response(manifest.envelope)
         response["Content-Disposition"] = f'inline; filename="{version.pk}.manifest.json"'
+        return response
+
+
+class VersionCroissantView(VersionDocumentView):
+    @extend_schema(
+        operation_id="versions_croissant",
+        summary="Croissant 1.0 JSON-LD of an approved version",
+        description=(
+            "MLCommons Croissant metadata: a FileObject per file with its SHA-256 and a "
+            "contentUrl relative to the dataset's root, a RecordSet per CSV or JSON Lines file, "
+            "the license options and the Responsible AI fields of the provenance declaration. "
+            "Same access rules as the manifest."
+        ),
+        responses={200: OpenApiTypes.OBJECT, 404: PROBLEM},
+    )
+    def get(self, request, version_id: str):
+        version = self.get_version(request, version_id)
+        response = Response(version_croissant(version=version), content_type="application/ld+json")
+        response["Content-Disposition"] = f'inline; filename="{version.pk}.croissant.json"'
         return response

@@ -9,6 +9,7 @@ import mlcroissant as mlc
 import pytest
 from PIL import Image
 
+from marketplace.services import suspend_listing
 from provenance import services as provenance
 
 JSONL = b"".join(b'{"id": %d, "text": "line %d", "score": %d.5}\n' % (n, n, n) for n in range(40))
@@ -125,7 +126,12 @@ def test_rai_fields_carry_the_declaration(api_client, make_listing):
 
 def test_croissant_follows_the_manifest_entitlement_rules(api_client, cast, make_listing, key_for):
     submitted = make_listing("In review", files=DATASETS["csv"][1], publish=False)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.creator_org)}")
+    assert api_client.get(url(submitted.pk)).status_code == 404
+    api_client.credentials()
     approved = provenance.approve_version(actor=cast.reviewer, version=submitted, reason="Ok.")
+    # Out of the catalog again (a takedown): no longer public.
+    suspend_listing(actor=cast.reviewer, dataset=approved.dataset, reason="A rights claim.")
     assert api_client.get(url(approved.pk)).status_code == 404
     api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.outsider_org)}")
     response = api_client.get(url(approved.pk))

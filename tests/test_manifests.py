@@ -18,6 +18,7 @@ from PIL import Image
 from licensing import manifests
 from licensing import services as licensing
 from licensing.tasks import build_missing_manifests_task
+from marketplace.services import suspend_listing
 from provenance import services as provenance
 from provenance.merkle import merkle_root
 from provenance.models import LedgerEntry, Manifest
@@ -46,8 +47,10 @@ def listing(make_listing):
 
 @pytest.fixture
 def unpublished(make_listing, cast):
-    version = make_listing("Private notes", files=FILES, publish=False)
-    return provenance.approve_version(actor=cast.reviewer, version=version, reason="Fine.")
+    """An approved version whose listing is out of the catalog (taken down after a claim)."""
+    listing = make_listing("Private notes", files=FILES)
+    suspend_listing(actor=cast.reviewer, dataset=listing.dataset, reason="A rights claim.")
+    return listing.version
 
 
 def test_approval_builds_one_signed_manifest_of_the_version(

@@ -77,23 +77,28 @@ def signature_problem(envelope: dict, jwks: dict) -> str | None:
 def file_digest(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
-            size += count
+        # Ask for no more than the file holds (plus one byte to see its end): a 1 MiB read
+        # buffer per small file costs more than hashing it.
+        want = min(CHUNK, os.fstat(handle.fileno()).st_size + 1)
+        while chunk := handle.read(want):
+            digest.update(chunk)
+            size += len(chunk)
+            if len(chunk) < want:
+                break  # a short read of a regular file is its end
     return size, digest.hexdigest()
 
 
 def files_on_disk(root: Path, ignore: set[Path]) -> set[str]:
+    ignored_names = {path.name for path in ignore}
     found = set()
     for folder, _dirs, names in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        prefix = "" if relative == "." else Path(relative).as_posix() + "/"
         for name in names:
-            full = Path(folder, name)
-            if full.resolve() in ignore:
+            if name in ignored_names and Path(folder, name).resolve() in ignore:
                 continue
-            found.add(full.relative_to(root).as_posix())
+            found.add(prefix + name)
     return found
 
 

@@ -19,8 +19,6 @@ CONTRACT = [
     ("get", "/api/v1/versions/{id}/files/"),
     ("post", "/api/v1/versions/{id}/files/"),
     ("post", "/api/v1/versions/{id}/submit/"),
-    ("get", "/api/v1/versions/{id}/manifest/"),
-    ("get", "/api/v1/versions/{id}/croissant/"),
     ("get", "/api/v1/offers/"),
     ("post", "/api/v1/offers/"),
     ("post", "/api/v1/offers/{id}/counter/"),
@@ -44,12 +42,10 @@ CONTRACT = [
     ("get", "/api/v1/events/"),
 ]
 
-# PENDING: routes of the table that are not built yet (manifests, Croissant and usage
+# PENDING: routes of the table that are not built yet (license manifests and usage
 # reports). They are listed here, not faked; each moves
 # out of this list (and so becomes pinned) when it lands.
 PENDING = {
-    ("get", "/api/v1/versions/{id}/manifest/"),
-    ("get", "/api/v1/versions/{id}/croissant/"),
     ("get", "/api/v1/licenses/{id}/manifest/"),
     ("get", "/api/v1/licenses/{id}/usage-reports/"),
     ("post", "/api/v1/licenses/{id}/usage-reports/"),

@@ -198,6 +198,33 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
+def _resolve_open_claim(
+    claim: RightsClaim, *, status: str, action: str, actor: User, reason: str, now: datetime
+) -> RightsClaim:
+    """Lock an open claim, record how it was resolved and write the ledger entry `action`.
+
+    Runs inside the caller's transaction. Raises Conflict when the claim is no longer open.
+    """
+    claim = _lock_claim(claim)
+    if not claim.is_open:
+        raise Conflict(f"This claim is {claim.get_status_display().lower()} already.")
+    claim.status = status
+    claim.resolution_reason = reason
+    claim.resolved_by = actor
+    claim.resolved_at = now
+    claim.save(update_fields=["status", "resolution_reason", "resolved_by", "resolved_at"])
+    record_event(
+        action=action,
+        subject_type="rights_claim",
+        subject_id=claim.pk,
+        actor=actor,
+        organization=claim.dataset.organization,
+        payload={"dataset": claim.dataset_id, "reason": reason},
+        now=now,
+    )
+    return claim
+
+
 def dismiss_claim(
     *, actor: User, claim: RightsClaim, reason: str, now: datetime | None = None
 ) -> RightsClaim:
@@ -210,21 +237,12 @@ def dismiss_claim(
     _require_staff(actor)
     reason = _clean_reason(reason)
     with transaction.atomic():
-        claim = _lock_claim(claim)
-        if not claim.is_open:
-            raise Conflict(f"This claim is {claim.get_status_display().lower()} already.")
-        claim.status = RightsClaim.Status.DISMISSED
-        claim.resolution_reason = reason
-        claim.resolved_by = actor
-        claim.resolved_at = now
-        claim.save(update_fields=["status", "resolution_reason", "resolved_by", "resolved_at"])
-        record_event(
+        claim = _resolve_open_claim(
+            claim,
+            status=RightsClaim.Status.DISMISSED,
             action="claim.dismissed",
-            subject_type="rights_claim",
-            subject_id=claim.pk,
             actor=actor,
-            organization=claim.dataset.organization,
-            payload={"dataset": claim.dataset_id, "reason": reason},
+            reason=reason,
             now=now,
         )
         notify_organization(
@@ -248,21 +266,12 @@ def withdraw_claim(
     _require_staff(actor)
     reason = _clean_reason(reason)
     with transaction.atomic():
-        claim = _lock_claim(claim)
-        if not claim.is_open:
-            raise Conflict(f"This claim is {claim.get_status_display().lower()} already.")
-        claim.status = RightsClaim.Status.WITHDRAWN
-        claim.resolution_reason = reason
-        claim.resolved_by = actor
-        claim.resolved_at = now
-        claim.save(update_fields=["status", "resolution_reason", "resolved_by", "resolved_at"])
-        record_event(
+        claim = _resolve_open_claim(
+            claim,
+            status=RightsClaim.Status.WITHDRAWN,
             action="claim.withdrawn",
-            subject_type="rights_claim",
-            subject_id=claim.pk,
             actor=actor,
-            organization=claim.dataset.organization,
-            payload={"dataset": claim.dataset_id, "reason": reason},
+            reason=reason,
             now=now,
         )
         notify_organization(
@@ -288,9 +297,14 @@ def uphold_claim(
     _require_staff(actor)
     reason = _clean_reason(reason)
     with transaction.atomic():
-        claim = _lock_claim(claim)
-        if not claim.is_open:
-            raise Conflict(f"This claim is {claim.get_status_display().lower()} already.")
+        claim = _resolve_open_claim(
+            claim,
+            status=RightsClaim.Status.UPHELD,
+            action="claim.upheld",
+            actor=actor,
+            reason=reason,
+            now=now,
+        )
         dataset = claim.dataset
         suspended = list(
             DatasetVersion.objects.select_for_update()
@@ -300,20 +314,6 @@ def uphold_claim(
         )
         DatasetVersion.objects.filter(pk__in=suspended).update(
             status=DatasetVersion.Status.SUSPENDED
-        )
-        claim.status = RightsClaim.Status.UPHELD
-        claim.resolution_reason = reason
-        claim.resolved_by = actor
-        claim.resolved_at = now
-        claim.save(update_fields=["status", "resolution_reason", "resolved_by", "resolved_at"])
-        record_event(
-            action="claim.upheld",
-            subject_type="rights_claim",
-            subject_id=claim.pk,
-            actor=actor,
-            organization=dataset.organization,
-            payload={"dataset": dataset.pk, "reason": reason},
-            now=now,
         )
         record_event(
             action="dataset.suspended",

@@ -6,7 +6,11 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import EventViewSet, WebhookEndpointViewSet
 from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
 from marketplace.api import ListingViewSet, OrderViewSet
-from marketplace.api_versions import VersionCroissantView, VersionManifestView
+from marketplace.api_versions import (
+    VersionCroissantView,
+    VersionManifestView,
+    VersionQualityView,
+)
 from provenance.api import (
     ClaimViewSet,
     DatasetViewSet,
@@ -51,6 +55,8 @@ urlpatterns = [
         VersionCroissantView.as_view(),
         name="version-croissant",
     ),
+    # The quality report: creators, and buyers of approved versions (issue 10).
+    path("versions/<str:id>/quality/", VersionQualityView.as_view(), name="version-quality"),
     *router.urls,
     path("certificates/verify/", CertificateVerifyView.as_view(), name="certificate-verify"),
 ]

@@ -12,7 +12,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from accounts.errors import NotFound
+from accounts.errors import InvalidInput, NotFound
 from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, PagePagination, request_organization
 from licensing.models import Agreement, LicenseOption, Use
@@ -20,6 +20,7 @@ from licensing.money import SUPPORTED_CURRENCIES, parse_major
 from marketplace import selectors, services
 from marketplace.models import Listing, Order
 from provenance.models import Dataset
+from provenance.selectors import quality_report_of
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 
@@ -130,12 +131,83 @@ class ListingSerializer(serializers.ModelSerializer):
         )
 
 
+class QualitySummarySerializer(serializers.Serializer):
+    state = serializers.CharField(help_text="`done` once measured; figures are null before.")
+    records_measured = serializers.IntegerField(allow_null=True)
+    exact_duplicate_bps = serializers.IntegerField(allow_null=True, help_text="10000 = 100%.")
+    near_duplicate_bps = serializers.IntegerField(allow_null=True)
+    has_synthetic_signals = serializers.BooleanField(
+        help_text="Any synthetic-content signal measured, evidence or heuristic."
+    )
+    synthetic_evidence_bps = serializers.IntegerField(
+        allow_null=True, help_text="Items with embedded evidence (C2PA, IPTC, generator tags)."
+    )
+    synthetic_heuristic_bps = serializers.IntegerField(
+        allow_null=True, help_text="Records flagged by statistical text signals (not proof)."
+    )
+    personal_data_hits = serializers.IntegerField()
+    catalog_overlap_bps = serializers.IntegerField(
+        allow_null=True, help_text="The largest share of records found in one other listing."
+    )
+    figures_sha256 = serializers.CharField()
+    method_version = serializers.CharField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    report_url = serializers.CharField(help_text="The full report with every method.")
+
+
+class LicenseOverlapSerializer(serializers.Serializer):
+    dataset_slug = serializers.CharField()
+    dataset_title = serializers.CharField()
+    version_id = serializers.CharField(help_text="The licensed version that holds the records.")
+    records = serializers.IntegerField()
+    share_bps = serializers.IntegerField(help_text="Of this version's indexed records.")
+
+
 class ListingDetailSerializer(ListingSerializer):
     description = serializers.CharField(source="dataset.description", help_text="Markdown.")
     license_options = LicenseOptionSerializer(source="dataset.active_options", many=True)
+    quality = serializers.SerializerMethodField()
+    overlap_with_licenses = serializers.SerializerMethodField()
 
     class Meta(ListingSerializer.Meta):
-        fields = [*ListingSerializer.Meta.fields, "description", "license_options"]
+        fields = [
+            *ListingSerializer.Meta.fields,
+            "description",
+            "license_options",
+            "quality",
+            "overlap_with_licenses",
+        ]
+
+    @extend_schema_field(
+        QualitySummarySerializer(
+            allow_null=True, help_text="The measured quality card's key figures; null if never."
+        )
+    )
+    def get_quality(self, listing) -> dict | None:
+        report = quality_report_of(version=listing.version)
+        if report is None:
+            return None
+        return {
+            **{name: getattr(report, name) for name in QUALITY_SUMMARY_FIELDS},
+            "report_url": f"/api/v1/versions/{listing.version_id}/quality/",
+        }
+
+    @extend_schema_field(
+        LicenseOverlapSerializer(
+            many=True,
+            help_text="For a buyer organization: its licensed datasets that already hold this "
+            "version's records, largest share first. Empty without an organization.",
+        )
+    )
+    def get_overlap_with_licenses(self, listing) -> list[dict]:
+        return selectors.overlaps_with_licenses(
+            organization=self.context.get("organization"), version=listing.version
+        )
+
+
+QUALITY_SUMMARY_FIELDS = [
+    name for name in QualitySummarySerializer().fields if name != "report_url"
+]
 
 
 class CatalogQuerySerializer(serializers.Serializer):
@@ -166,6 +238,24 @@ class CatalogQuerySerializer(serializers.Serializer):
     )
     facets = serializers.BooleanField(
         required=False, default=False, help_text="Also return facet counts under `facets`."
+    )
+    no_synthetic = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Human-made: only listings whose measured quality card found no synthetic "
+        "signals (neither evidence nor heuristics). Unmeasured listings are left out.",
+    )
+    few_duplicates = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only listings whose measured near-duplicate rate is under 1%.",
+    )
+    no_overlap = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="No overlap with my licenses: leaves out what the caller's organization "
+        "already licenses and every listing with records found in those versions (the quality "
+        "card's novelty index). Needs an API key or a session with an organization (else 400).",
     )
 
     def validate(self, attrs):
@@ -203,7 +293,10 @@ class CatalogPagination(PagePagination):
         return page
 
 
-def catalog_filters(data: dict) -> selectors.CatalogFilters:
+def catalog_filters(data: dict, *, organization=None) -> selectors.CatalogFilters:
+    excluded = frozenset()
+    if data.get("no_overlap"):
+        excluded = selectors.overlapping_versions(organization=organization)
     return selectors.CatalogFilters(
         q=data.get("q", ""),
         modality=data.get("modality", ""),
@@ -215,6 +308,9 @@ def catalog_filters(data: dict) -> selectors.CatalogFilters:
         size=data.get("size", ""),
         exclusive=data.get("exclusive", False),
         sort=data.get("sort", ""),
+        no_synthetic=data.get("no_synthetic", False),
+        few_duplicates=data.get("few_duplicates", False),
+        excluded_versions=excluded,
     )
 
 
@@ -246,20 +342,38 @@ class ListingViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if self.action == "retrieve":
             return selectors.public_listings()
-        return selectors.listings_for_catalog(filters=catalog_filters(self._query()))
+        return selectors.listings_for_catalog(filters=self._filters())
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "organization": self._organization()}
+
+    def _organization(self):
+        return request_organization(self.request)
 
     def _query(self) -> dict:
         if not hasattr(self, "_validated_query"):
             query = CatalogQuerySerializer(data=self.request.query_params)
             query.is_valid(raise_exception=True)
+            if query.validated_data.get("no_overlap") and self._organization() is None:
+                raise InvalidInput(
+                    "no_overlap compares with your organization's licenses: call with an API "
+                    "key or a session of a buyer organization.",
+                    errors={"no_overlap": ["Needs an organization."]},
+                )
             self._validated_query = dict(query.validated_data)
         return self._validated_query
 
+    def _filters(self) -> selectors.CatalogFilters:
+        if not hasattr(self, "_catalog_filters"):
+            self._catalog_filters = catalog_filters(
+                self._query(), organization=self._organization()
+            )
+        return self._catalog_filters
+
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
-        data = self._query()
-        if data.get("facets"):
-            response.data["facets"] = selectors.catalog_facets(filters=catalog_filters(data))
+        if self._query().get("facets"):
+            response.data["facets"] = selectors.catalog_facets(filters=self._filters())
         return response
 
     def get_object(self):

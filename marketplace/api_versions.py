@@ -7,15 +7,21 @@ alike (see `selectors.documented_version`).
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKey
 from accounts.rest import HasScope, request_organization
 from licensing.croissant import version_croissant
 from licensing.manifests import build_version_manifest
 from marketplace import selectors
+from provenance import selectors as provenance_selectors
+from provenance.api import QualityReportSerializer
+from provenance.models import DatasetVersion
+from provenance.quality import service as quality_service
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 
@@ -84,3 +90,82 @@ class VersionCroissantView(VersionDocumentView):
         response = Response(version_croissant(version=version), content_type="application/ld+json")
         response["Content-Disposition"] = f'inline; filename="{version.pk}.croissant.json"'
         return response
+
+
+class _QualityScopes(BasePermission):
+    """GET: a key with `catalog:read` or `datasets:write` (creators read their drafts' reports
+    with the key that uploads them); POST: `datasets:write`."""
+
+    message = "This API key lacks the scope 'catalog:read' (or 'datasets:write')."
+
+    def has_permission(self, request, view):
+        if not isinstance(request.auth, ApiKey):
+            return True
+        if request.method == "POST":
+            self.message = "This API key lacks the scope 'datasets:write'."
+            return request.auth.has_scope("datasets:write")
+        return request.auth.has_scope("catalog:read") or request.auth.has_scope("datasets:write")
+
+
+class VersionQualityView(APIView):
+    """The quality report of a version: for its creator at any stage, for staff, and for
+    everyone else on the same terms as the manifest (an approved version that a published
+    listing shows or that the caller licenses). Measuring again is the creator's."""
+
+    permission_classes = [AllowAny, _QualityScopes]
+
+    def _own_version(self, request, version_id: str):
+        organization = request_organization(request)
+        if organization is None:
+            return None
+        return provenance_selectors.version_of(organization=organization, version_id=version_id)
+
+    @extend_schema(
+        operation_id="versions_quality_retrieve",
+        summary="The measured quality report of a version",
+        description="Duplicates, near-duplicates, shape, synthetic-content signals (evidence "
+        "and heuristics kept apart), personal data and overlap with the catalog, each with "
+        "its method. Its creator reads it at any stage; buyers and anyone else read it for an "
+        "approved version that a published listing shows or that they license (others get "
+        "404). 404 until the version was first measured.",
+        responses={200: QualityReportSerializer, 404: PROBLEM},
+    )
+    def get(self, request, id: str):
+        version = self._own_version(request, id)
+        if version is None and request.user.is_authenticated and request.user.is_staff:
+            version = DatasetVersion.objects.filter(pk=id).first()
+        if version is None:
+            version = selectors.documented_version(
+                viewer=request.user, organization=request_organization(request), version_id=id
+            )
+        if version is None:
+            raise Http404("No such version.")
+        report = provenance_selectors.quality_report_of(version=version)
+        if report is None:
+            raise Http404("This version was not measured yet.")
+        return Response(QualityReportSerializer(report).data)
+
+    @extend_schema(
+        operation_id="versions_quality_create",
+        summary="Measure the version's quality again",
+        description="For the version's creator. Queues the quality task (idempotent: a live "
+        "run is returned as is). 409 when the files were not processed yet.",
+        request=None,
+        responses={
+            202: QualityReportSerializer,
+            400: PROBLEM,
+            401: PROBLEM,
+            403: PROBLEM,
+            404: PROBLEM,
+            409: PROBLEM,
+        },
+    )
+    def post(self, request, id: str):
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        version = self._own_version(request, id)
+        if version is None:
+            raise Http404("No such version.")
+        report = quality_service.queue_quality(version_id=version.pk)
+        report.refresh_from_db()
+        return Response(QualityReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)

@@ -54,6 +54,17 @@ class CatalogFilterForm(forms.Form):
         label="Human-made: no synthetic signals measured", required=False
     )
     few_duplicates = forms.BooleanField(label="Near-duplicates under 1%", required=False)
+    no_overlap = forms.BooleanField(
+        label="No overlap with my licenses",
+        required=False,
+        help_text="Hides data your organization already licenses, measured record by record.",
+    )
+
+    def __init__(self, *args, has_licenses: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only a buyer organization has licenses to compare with.
+        if not has_licenses:
+            del self.fields["no_overlap"]
 
     def clean_price_max(self):
         value = self.cleaned_data["price_max"]

@@ -22,7 +22,9 @@ from django.db.models import (
 
 from licensing.models import LicenseOption, Use
 from marketplace.models import Listing, Order
+from provenance import selectors as provenance_selectors
 from provenance.models import Dataset, ProvenanceDeclaration
+from provenance.quality.measure import bps
 
 SORTS = {
     "relevance": ("-relevance", "-published_at", "id"),
@@ -62,6 +64,8 @@ class CatalogFilters:
     sort: str = ""
     no_synthetic: bool = False
     few_duplicates: bool = False
+    # Versions to leave out: what overlaps the viewer's licenses (see `overlapping_versions`).
+    excluded_versions: frozenset[str] = frozenset()
 
 
 def _active_options() -> QuerySet[LicenseOption]:
@@ -163,6 +167,8 @@ def _filtered(filters: CatalogFilters, *, skip: str = "") -> QuerySet[Listing]:
             version__quality_report__state="done",
             version__quality_report__near_duplicate_bps__lt=100,
         )
+    if filters.excluded_versions:
+        listings = listings.exclude(version_id__in=filters.excluded_versions)
     return listings
 
 
@@ -251,6 +257,63 @@ def catalog_facets(*, filters: CatalogFilters) -> dict[str, list[dict]]:
         if exclusive
         else [],
     }
+
+
+# --- Overlap with what a buyer already licenses (the quality card's novelty index) ---------
+
+
+def licensed_version_ids(*, organization) -> list[str]:
+    """Versions the organization holds a license to: active, expired or suspended ones (it
+    received those records either way); revoked licenses don't count."""
+    from licensing.models import License
+
+    if organization is None:
+        return []
+    return list(
+        License.objects.filter(organization=organization)
+        .exclude(status=License.Status.REVOKED)
+        .values_list("version_id", flat=True)
+        .distinct()
+    )
+
+
+def overlapping_versions(*, organization) -> frozenset[str]:
+    """Approved versions the "no overlap with my licenses" filter hides for the organization:
+    the licensed versions themselves and every version with at least one record present in
+    one of them (per the novelty index). Empty for no organization."""
+    licensed = licensed_version_ids(organization=organization)
+    if not licensed:
+        return frozenset()
+    return frozenset(licensed) | frozenset(provenance_selectors.record_overlaps(against=licensed))
+
+
+def overlaps_with_licenses(*, organization, version) -> list[dict]:
+    """For the dataset page: which of the organization's licensed datasets already hold this
+    version's records, largest share first, as `{dataset_title, dataset_slug, version_id,
+    records, share_bps}`. The share is of the version's indexed records."""
+    licensed = licensed_version_ids(organization=organization)
+    if not licensed or version.pk in licensed:
+        return []
+    found = provenance_selectors.record_overlaps(against=licensed, versions=[version.pk])
+    counts = found.get(version.pk, {})
+    if not counts:
+        return []
+    indexed = provenance_selectors.indexed_records_of(version_id=version.pk) or 1
+    from provenance.models import DatasetVersion
+
+    others = DatasetVersion.objects.filter(pk__in=counts).select_related("dataset")
+    overlaps = [
+        {
+            "version_id": other.pk,
+            "dataset_title": other.dataset.title,
+            "dataset_slug": other.dataset.slug,
+            "records": counts[other.pk],
+            "share_bps": min(10_000, bps(counts[other.pk], indexed)),
+        }
+        for other in others
+    ]
+    overlaps.sort(key=lambda item: (-item["share_bps"], item["version_id"]))
+    return overlaps
 
 
 def listing_by_slug(*, slug: str) -> Listing | None:

@@ -41,7 +41,6 @@ from provenance.models import (
     UploadedArchive,
     UploadSession,
 )
-from provenance.quality import service as quality_service
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 ERRORS = {400: PROBLEM, 404: PROBLEM, 409: PROBLEM}
@@ -718,36 +717,6 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         progress = services.start_ingest(actor=request.user, version=version)
         progress.refresh_from_db()
         return Response(IngestProgressSerializer(progress).data, status=status.HTTP_202_ACCEPTED)
-
-    @extend_schema(
-        methods=["GET"],
-        operation_id="versions_quality_retrieve",
-        summary="The measured quality report of a version",
-        description="Duplicates, near-duplicates, shape, synthetic-content signals (evidence "
-        "and heuristics kept apart), personal data and overlap with the catalog, each with "
-        "its method. 404 until the version was first measured.",
-        responses={200: QualityReportSerializer, 404: PROBLEM},
-    )
-    @extend_schema(
-        methods=["POST"],
-        operation_id="versions_quality_create",
-        summary="Measure the version's quality again",
-        description="Queues the quality task (idempotent: a live run is returned as is). 409 "
-        "when the files were not processed yet.",
-        request=None,
-        responses={202: QualityReportSerializer, **ERRORS},
-    )
-    @action(detail=True, methods=["get", "post"])
-    def quality(self, request, pk=None):
-        version = self.get_object()
-        if request.method == "POST":
-            report = quality_service.queue_quality(version_id=version.pk)
-            report.refresh_from_db()
-            return Response(QualityReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
-        report = selectors.quality_report_of(version=version)
-        if report is None:
-            raise Http404("This version was not measured yet.")
-        return Response(QualityReportSerializer(report).data)
 
     @extend_schema(
         operation_id="versions_submit",

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.models import Organization, User
@@ -14,6 +15,7 @@ from provenance.models import (
     IngestProgress,
     LedgerEntry,
     ProvenanceDeclaration,
+    QualityBand,
     QualityReport,
     Review,
     RightsClaim,
@@ -323,6 +325,59 @@ def ledger_for_subject(*, subject_type: str, subject_id: str) -> QuerySet[Ledger
 def quality_report_of(*, version: DatasetVersion) -> QualityReport | None:
     """The version's quality report, or None when it was never measured."""
     return QualityReport.objects.filter(version=version).first()
+
+
+def record_overlaps(
+    *, against: list[str], versions: list[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """How many indexed records of approved versions already appear in the `against` versions.
+
+    Uses the catalog's novelty index (`QualityBand`): a record is present in another version
+    when at least `NOVELTY_MIN_BANDS` of its LSH band keys are in that version's index, the
+    rule the quality card uses. Returns `{version_id: {against_id: records}}`, only pairs with
+    at least one record, never a version against itself. `versions` narrows the versions
+    checked (all approved versions when None). One query.
+    """
+    from provenance.quality.service import NOVELTY_MIN_BANDS
+
+    against = sorted(set(against))
+    if not against or versions == []:
+        return {}
+    band = QualityBand._meta.db_table
+    version_table = DatasetVersion._meta.db_table
+    against_marks = ", ".join(["%s"] * len(against))
+    params: list = [*against, DatasetVersion.Status.APPROVED]
+    narrowed = ""
+    if versions is not None:
+        narrowed = f"AND checked.version_id IN ({', '.join(['%s'] * len(versions))})"
+        params.extend(versions)
+    params.append(NOVELTY_MIN_BANDS)
+    # Only our table names and %s placeholders are interpolated; every value is a parameter.
+    sql = f"""
+        SELECT version_id, against_id, COUNT(*) FROM (
+            SELECT checked.version_id AS version_id, held.version_id AS against_id
+            FROM {band} held
+            JOIN {band} checked ON checked.key = held.key
+            JOIN {version_table} v ON v.id = checked.version_id
+            WHERE held.version_id IN ({against_marks})
+              AND checked.version_id <> held.version_id
+              AND v.status = %s {narrowed}
+            GROUP BY checked.version_id, held.version_id, checked.record
+            HAVING COUNT(DISTINCT checked.key) >= %s
+        ) present
+        GROUP BY version_id, against_id
+    """  # noqa: S608
+    overlaps: dict[str, dict[str, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for version_id, against_id, records in cursor.fetchall():
+            overlaps.setdefault(version_id, {})[against_id] = records
+    return overlaps
+
+
+def indexed_records_of(*, version_id: str) -> int:
+    """How many records of the version the novelty index holds (the share's denominator)."""
+    return QualityBand.objects.filter(version_id=version_id).values("record").distinct().count()
 
 
 def listed_dataset(*, slug: str) -> Dataset | None:

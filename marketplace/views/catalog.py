@@ -26,7 +26,9 @@ def home(request):
 
 
 def catalog(request):
-    form = CatalogFilterForm(request.GET or None)
+    organization = getattr(request, "organization", None)
+    has_licenses = bool(selectors.licensed_version_ids(organization=organization))
+    form = CatalogFilterForm(request.GET or None, has_licenses=has_licenses)
     filters = selectors.CatalogFilters()
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
@@ -43,6 +45,9 @@ def catalog(request):
             sort=data["sort"],
             no_synthetic=data["no_synthetic"],
             few_duplicates=data["few_duplicates"],
+            excluded_versions=selectors.overlapping_versions(organization=organization)
+            if data.get("no_overlap")
+            else frozenset(),
         )
     page = Paginator(selectors.listings_for_catalog(filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -115,6 +120,9 @@ def listing_detail(request, slug: str):
             "options": listing.dataset.active_options,
             "uses": selectors.permitted_uses_of(listing),
             "quality": quality_report_of(version=version),
+            "license_overlaps": selectors.overlaps_with_licenses(
+                organization=getattr(request, "organization", None), version=version
+            ),
         },
     )
 

@@ -4,7 +4,8 @@ Every file is a `cr:FileObject` with its SHA-256 and a `contentUrl` relative to 
 root, so the document placed in a download's top folder lets `mlcroissant` read the records and
 check each file's hash. CSV and JSON Lines files get a RecordSet whose fields come from the
 file's head (header or first records), typed by sampling. The Responsible AI (RAI) fields carry
-what the provenance declaration says. Built by hand rather than with `mlcroissant`, which is a
+what the provenance declaration says and, next to it, what Wellspring measured (the quality
+report: duplicates, synthetic-content signals, personal data, language mix). Built by hand rather than with `mlcroissant`, which is a
 heavy dependency for the web process; the tests validate the output with it.
 """
 
@@ -16,7 +17,7 @@ from datetime import date
 
 from django.conf import settings
 
-from licensing.manifests import build_version_manifest
+from licensing.manifests import build_version_manifest, quality_entry
 from provenance import storage
 from provenance.models import DataFile, DatasetVersion, ProvenanceDeclaration
 
@@ -215,6 +216,72 @@ def _rai(declaration: dict, payload: dict) -> dict:
     return rai
 
 
+def _percent(value: int | None) -> str:
+    return "not measured" if value is None else f"{value / 100:.1f}%"
+
+
+def _measured_rai(rai: dict, declaration: dict, quality: dict | None) -> dict:
+    """Add the measured figures of the quality report beside the declared RAI values."""
+    declared_synthetic = (
+        declaration["authorship"] != ProvenanceDeclaration.Authorship.HUMAN
+        or (declaration["synthetic_share_bps"] or 0) > 0
+    )
+    if quality is None:
+        rai["rai:hasSyntheticData"] = declared_synthetic
+        rai["rai:dataLimitations"].append("Not measured by Wellspring yet: no quality report.")
+        return rai
+    sample = quality["sample"]
+    evidence = quality["synthetic"]["evidence"]
+    heuristic = quality["synthetic"]["heuristic"]
+    near = quality["near_duplicates"]
+    reference = (
+        f"(Wellspring quality method {quality['method_version']}, report sha256 "
+        f"{quality['figures_sha256']})"
+    )
+    rai["rai:hasSyntheticData"] = declared_synthetic or evidence["count"] > 0
+    rai["rai:dataCollectionType"].append(
+        f"Measured by Wellspring: embedded evidence of AI generation (C2PA, IPTC "
+        f"DigitalSourceType, generator metadata) in {evidence['count']} item(s), "
+        f"{_percent(evidence['share_bps'])}; statistical text signals (a heuristic, not proof) "
+        f"in {heuristic['count']} record(s), {_percent(heuristic['share_bps'])} {reference}."
+    )
+    kinds = ", ".join(
+        f"{kind} {count}" for kind, count in quality["personal_data"]["kinds"].items() if count
+    )
+    rai["rai:personalSensitiveInformation"].append(
+        f"Measured by Wellspring: {quality['personal_data']['records_with_hits']} record(s) "
+        f"({_percent(quality['personal_data']['rate_bps'])}) contain what looks like personal "
+        f"data{f' ({kinds})' if kinds else ''}, by pattern and checksum detectors {reference}."
+    )
+    languages = ", ".join(
+        f"{item['code']} {_percent(item['share_bps'])}" for item in quality["languages"]
+    )
+    rai["rai:dataBiases"] = [
+        f"Measured by Wellspring: exact duplicates {_percent(quality['exact_duplicates']['records_bps'])}"
+        f" of records; near-duplicates {_percent(near['records']['rate_bps'])} of records "
+        f"(MinHash + LSH, Jaccard >= {near['records']['parameters']['threshold_jaccard']})"
+        + (
+            f" and {_percent(near['images']['rate_bps'])} of images (perceptual hash)"
+            if sample["images_measured"]
+            else ""
+        )
+        + (f"; language mix {languages}" if languages else "")
+        + f" {reference}."
+    ]
+    rai["rai:dataLimitations"].append(
+        f"Quality figures measured on {sample['records_measured']:,} of "
+        f"{sample['records_total']:,} records"
+        + (
+            f" and {sample['images_measured']:,} of {sample['images_total']:,} images"
+            if sample["images_total"]
+            else ""
+        )
+        + f", seeded sample (seed {sample['seed']}); the largest overlap with another listing "
+        f"is {_percent(quality['catalog_overlap_bps'])} of the records {reference}."
+    )
+    return rai
+
+
 def version_croissant(*, version: DatasetVersion) -> dict:
     """The Croissant JSON-LD of an approved version (its manifest is built if still missing)."""
     payload = build_version_manifest(version_id=version.pk).envelope["payload"]
@@ -270,7 +337,9 @@ def version_croissant(*, version: DatasetVersion) -> dict:
         "inLanguage": dataset["languages"],
         "identifier": f"merkle-sha256:{payload['merkle_root']}",
         "distribution": distribution,
-        **_rai(payload["provenance"], payload),
+        **_measured_rai(
+            _rai(payload["provenance"], payload), payload["provenance"], quality_entry(version)
+        ),
     }
     if record_sets:
         document["recordSet"] = record_sets

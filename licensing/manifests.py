@@ -22,6 +22,7 @@ from provenance.models import (
     DatasetVersion,
     Manifest,
     ProvenanceDeclaration,
+    QualityReport,
     canonical_json,
 )
 from provenance.signing import public_jwk, sign_payload
@@ -95,6 +96,87 @@ def declaration_entry(version: DatasetVersion) -> dict:
     }
 
 
+def quality_entry(version: DatasetVersion) -> dict | None:
+    """The key figures of the version's measured quality report, or None when it has none.
+
+    Each figure names its method; `figures_sha256` identifies the full report (served by
+    `/api/v1/versions/{id}/quality/`) and `parameters_sha256` the parameters of every method,
+    so a figure can be reproduced and two reports compared. Shares are basis points.
+    """
+    report = QualityReport.objects.filter(version=version, state=QualityReport.State.DONE).first()
+    if report is None:
+        return None
+    figures = report.figures
+    sample = figures["sample"]
+    near = figures["near_duplicates"]
+    synthetic = figures["synthetic"]
+    personal = figures["personal_data"]
+    novelty = figures.get("novelty", {})
+    parameters = {
+        "near_duplicates.records": near["records"]["parameters"],
+        "near_duplicates.images": near["images"]["parameters"],
+        "synthetic.evidence": synthetic["evidence"]["parameters"],
+        "synthetic.heuristic": synthetic["heuristic"]["parameters"],
+        "personal_data": personal["parameters"],
+        "languages": figures["shape"]["languages"]["parameters"],
+        "novelty": novelty.get("parameters", {}),
+    }
+    return {
+        "method_version": report.method_version,
+        "figures_sha256": report.figures_sha256,
+        "parameters_sha256": hashlib.sha256(canonical_json(parameters)).hexdigest(),
+        "measured_at": _date(report.finished_at),
+        "sample": {
+            key: sample[key]
+            for key in (
+                "seed",
+                "records_total",
+                "records_measured",
+                "images_total",
+                "images_measured",
+            )
+        },
+        "exact_duplicates": {
+            "method": "sha256 of files, blake2b-64 of records' text",
+            "records_bps": figures["exact_duplicates"]["records"]["rate_bps"],
+            "files_bps": figures["exact_duplicates"]["files"]["rate_bps"],
+        },
+        "near_duplicates": {
+            "records": {
+                "method": near["records"]["method"],
+                "parameters": near["records"]["parameters"],
+                "rate_bps": near["records"]["rate_bps"],
+            },
+            "images": {
+                "method": near["images"]["method"],
+                "parameters": near["images"]["parameters"],
+                "rate_bps": near["images"]["rate_bps"],
+            },
+        },
+        "synthetic": {
+            "evidence": {
+                "kind": "evidence: C2PA, IPTC DigitalSourceType, generator metadata",
+                "count": synthetic["evidence"]["count"],
+                "share_bps": synthetic["evidence"]["share_bps"],
+            },
+            "heuristic": {
+                "kind": "heuristic: statistical text signals, not proof",
+                "count": synthetic["heuristic"]["count"],
+                "share_bps": synthetic["heuristic"]["share_bps"],
+            },
+            "declared_share_bps": figures.get("declared", {}).get("synthetic_share_bps"),
+        },
+        "personal_data": {
+            "records_with_hits": personal["records_with_hits"],
+            "rate_bps": personal["rate_bps"],
+            "kinds": {kind: entry["count"] for kind, entry in sorted(personal["kinds"].items())},
+        },
+        "catalog_overlap_bps": report.catalog_overlap_bps,
+        "languages": figures["shape"]["languages"]["mix"][:10],
+        "flags": sorted({flag["code"] for flag in report.flags}),
+    }
+
+
 def license_terms_entries(version: DatasetVersion) -> list[dict]:
     """The terms the dataset is offered under (its active options), each with its hash."""
     options = LicenseOption.objects.filter(dataset_id=version.dataset_id, is_active=True).order_by(
@@ -152,6 +234,7 @@ def version_manifest_payload(version: DatasetVersion, *, now: datetime) -> dict:
         "files": files,
         "provenance": declaration_entry(version),
         "license_terms": license_terms_entries(version),
+        "quality": quality_entry(version),
     }
 
 

@@ -2,11 +2,16 @@
 overlap with a buyer's licenses, the quality summary of a listing, who may read a version's
 report, and the measured figures in the signed manifest and the Croissant RAI fields."""
 
+import hashlib
+import json
+
 import pytest
 from django.urls import reverse
 
 from licensing import services as licensing
+from provenance.models import canonical_json
 from provenance.quality import service as quality
+from provenance.signing import verify_envelope
 from tests import quality_assets as assets
 
 pytestmark = pytest.mark.django_db
@@ -239,3 +244,93 @@ def test_a_key_without_catalog_or_dataset_scope_is_refused(cast, api_client, key
     api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     response = api_client.get(f"/api/v1/versions/{listing.version.pk}/quality/")
     assert response.status_code == 403
+
+
+# --- Manifest and Croissant ----------------------------------------------------------------
+
+
+def test_the_manifest_carries_the_measured_quality_with_its_method_ids(api_client, make_listing):
+    records = assets.text_records(40, seed=81)
+    listing = make_listing(
+        "Measured shore",
+        files={
+            "t.jsonl": assets.jsonl(records + records[:4] + ["Mail me: a.b@example.org"]),
+            "i.png": assets.png_with_xmp_source_type(4),
+        },
+    )
+    report = quality.measure_quality(version_id=listing.version.pk)
+    envelope = api_client.get(f"/api/v1/versions/{listing.version.pk}/manifest/").json()
+    assert verify_envelope(envelope)
+    measured = envelope["payload"]["quality"]
+    assert measured["method_version"] == report.method_version == "quality/1"
+    assert measured["figures_sha256"] == report.figures_sha256
+    figures = report.figures
+    parameters = {
+        "near_duplicates.records": figures["near_duplicates"]["records"]["parameters"],
+        "near_duplicates.images": figures["near_duplicates"]["images"]["parameters"],
+        "synthetic.evidence": figures["synthetic"]["evidence"]["parameters"],
+        "synthetic.heuristic": figures["synthetic"]["heuristic"]["parameters"],
+        "personal_data": figures["personal_data"]["parameters"],
+        "languages": figures["shape"]["languages"]["parameters"],
+        "novelty": figures["novelty"]["parameters"],
+    }
+    assert measured["parameters_sha256"] == hashlib.sha256(canonical_json(parameters)).hexdigest()
+    assert measured["sample"]["records_measured"] == 45
+    assert measured["exact_duplicates"]["records_bps"] == report.exact_duplicate_bps == 889
+    near = measured["near_duplicates"]["records"]
+    assert near["method"] == "MinHash + LSH" and near["parameters"]["num_perm"] == 64
+    assert near["rate_bps"] == report.near_duplicate_bps
+    assert measured["synthetic"]["evidence"]["count"] == 1
+    assert measured["synthetic"]["declared_share_bps"] == 0
+    assert measured["personal_data"]["records_with_hits"] == 1
+    assert measured["personal_data"]["kinds"] == {
+        "email": 1,
+        "iban": 0,
+        "payment_card": 0,
+        "phone": 0,
+    }
+    assert "synthetic_mismatch" in measured["flags"]
+
+
+def test_a_version_without_a_report_has_a_null_quality(api_client, make_listing):
+    listing = make_listing("Unmeasured shore")
+    payload = api_client.get(f"/api/v1/versions/{listing.version.pk}/manifest/").json()["payload"]
+    assert payload["quality"] is None
+    document = api_client.get(f"/api/v1/versions/{listing.version.pk}/croissant/").json()
+    assert document["rai:hasSyntheticData"] is False
+    assert "Not measured by Wellspring yet" in document["rai:dataLimitations"][-1]
+
+
+def test_croissant_rai_fields_carry_the_measured_figures_and_still_validate(
+    api_client, make_listing, tmp_path
+):
+    import mlcroissant as mlc
+
+    records = assets.text_records(40, seed=82)
+    files = {
+        "t.jsonl": assets.jsonl(records + records[:4] + ["Call +44 20 7946 0958 or a@b.org"]),
+        "i.png": assets.png_with_xmp_source_type(5),
+    }
+    listing = make_listing("Measured lines", files=files)
+    report = quality.measure_quality(version_id=listing.version.pk)
+    document = api_client.get(f"/api/v1/versions/{listing.version.pk}/croissant/").json()
+
+    declared, measured = document["rai:dataCollectionType"]
+    assert declared.startswith("Human-made: 0%")
+    assert "embedded evidence of AI generation" in measured and "in 1 item(s)" in measured
+    assert report.figures_sha256 in measured
+    assert document["rai:hasSyntheticData"] is True  # evidence beats the declaration
+    personal = document["rai:personalSensitiveInformation"]
+    assert personal[0].startswith("Consent basis:")
+    assert "Measured by Wellspring: 1 record(s)" in personal[1]
+    [biases] = document["rai:dataBiases"]
+    assert "exact duplicates 8.9% of records" in biases
+    assert "near-duplicates 8.9% of records" in biases and "language mix und" in biases
+    assert "seeded sample (seed " in document["rai:dataLimitations"][-1]
+
+    for path, content in files.items():
+        (tmp_path / path).write_bytes(content)
+    target = tmp_path / "croissant.json"
+    target.write_text(json.dumps(document))
+    dataset = mlc.Dataset(jsonld=target)  # raises on any validation error
+    assert not dataset.metadata.issues.errors

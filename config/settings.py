@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -196,6 +197,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.expire_offers_task",
         "schedule": 900.0,
     },
+    # Royalties (issue 8): last month's statements (idempotent, so daily is safe) and payouts.
+    "issue-royalty-statements": {
+        "task": "marketplace.tasks.issue_all_royalty_statements_task",
+        "schedule": crontab(hour=2, minute=15),
+    },
+    "pay-out-statements": {
+        "task": "marketplace.tasks.pay_out_statements_task",
+        "schedule": 900.0,
+    },
     # Signed manifests (issue 8): a sweep behind the approval signal.
     "build-missing-manifests": {
         "task": "licensing.tasks.build_missing_manifests_task",
@@ -327,6 +337,10 @@ if not STRIPE_SECRET_KEY and not IS_PRODUCTION:
 STRIPE_TEST_MODE = STRIPE_SECRET_KEY.startswith("sk_test_")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 2000)
+# Royalties and payouts (marketplace/royalties.py): statements are paid out from this net up.
+PAYOUT_MINIMUM_MINOR = env_int("PAYOUT_MINIMUM_MINOR", 1000)
+PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 6)
+PAYOUT_RETRY_BASE_SECONDS = env_int("PAYOUT_RETRY_BASE_SECONDS", 300)
 ORDER_HOLD_MINUTES = env_int("ORDER_HOLD_MINUTES", 30)
 INVOICE_DUE_DAYS = env_int("INVOICE_DUE_DAYS", 30)
 DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 300)

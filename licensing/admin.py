@@ -7,6 +7,8 @@ from licensing.models import (
     License,
     LicenseOption,
     LicenseTemplate,
+    RoyaltyLine,
+    RoyaltyStatement,
 )
 
 
@@ -78,3 +80,22 @@ class DeliveryAdmin(ReadOnlyAdmin):
 class DownloadAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "license", "path", "user", "bytes_sent", "byte_range"]
     search_fields = ["license__id", "path"]
+
+
+class RoyaltyLineInline(admin.TabularInline):
+    model = RoyaltyLine
+    fields = ["occurred_at", "kind", "source", "description", "amount_minor", "is_adjustment"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoyaltyStatement)
+class RoyaltyStatementAdmin(ReadOnlyAdmin):
+    list_display = ["id", "organization", "period_starts_on", "currency", "net_minor", "issued_at"]
+    list_filter = ["period_starts_on", "currency"]
+    search_fields = ["id", "organization__name"]
+    inlines = [RoyaltyLineInline]

@@ -442,3 +442,140 @@ class Agreement(models.Model):
             raise Conflict("An agreement is frozen once made.")
         self.terms_sha256 = self.hash_terms(self.terms)
         super().save(*args, **kwargs)
+
+
+# --- Royalties: what a creator earned in a period -----------------------------------------
+
+
+class ImmutableRecord(Conflict):
+    code = "immutable_record"
+    title = "An issued record cannot change"
+
+
+class ImmutableQuerySet(models.QuerySet):
+    """Bulk updates and deletes would bypass `save()` and `delete()`: refuse them too."""
+
+    def update(self, **kwargs):
+        raise ImmutableRecord(f"{self.model.__name__} rows are immutable once issued.")
+
+    def delete(self):
+        raise ImmutableRecord(f"{self.model.__name__} rows are immutable once issued.")
+
+
+class RoyaltyStatement(models.Model):
+    """What a creator organization earned in one calendar month, in one currency.
+
+    Issued whole (its lines in the same transaction) and never changed afterwards: a correction
+    is a new adjusting line in a later statement. The totals are the sums of the lines, and
+    `net_minor` is what the platform owes the creator for the period.
+    """
+
+    id = PublicIdField(prefix="rst")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="royalty_statements"
+    )
+    period_starts_on = models.DateField(help_text="The first day of the month.")
+    period_ends_on = models.DateField(help_text="The first day of the next month (exclusive).")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    fee_bps = models.PositiveIntegerField(help_text="Platform fee on metered charges, in bps.")
+    gross_sales_minor = models.BigIntegerField(default=0)
+    refunds_minor = models.BigIntegerField(default=0, help_text="Refunded to buyers (positive).")
+    platform_fee_minor = models.BigIntegerField(
+        default=0, help_text="The platform's fee net of fees returned on refunds (positive)."
+    )
+    metered_minor = models.BigIntegerField(default=0, help_text="Metered usage charges.")
+    net_minor = models.BigIntegerField(default=0)
+    issued_at = models.DateTimeField(default=timezone.now)
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-period_starts_on", "currency", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period_starts_on", "currency"],
+                name="licensing_royaltystatement_one_per_period",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    net_minor=models.F("gross_sales_minor")
+                    - models.F("refunds_minor")
+                    - models.F("platform_fee_minor")
+                    + models.F("metered_minor")
+                ),
+                name="licensing_royaltystatement_net_adds_up",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_ends_on__gt=models.F("period_starts_on")),
+                name="licensing_royaltystatement_period_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} {self.period_starts_on:%Y-%m} {self.currency}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecord("An issued royalty statement cannot change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord("An issued royalty statement cannot be deleted.")
+
+    @property
+    def period_label(self) -> str:
+        return f"{self.period_starts_on:%B %Y}"
+
+
+class RoyaltyLine(models.Model):
+    """One figure of a statement, traced to the sale, refund or usage it comes from.
+
+    `source` is the id of what the line accounts for (an order, a refund, a usage period): one
+    line per kind and source across all statements, so nothing is counted twice.
+    """
+
+    class Kind(models.TextChoices):
+        SALE = "sale", "Sale"
+        REFUND = "refund", "Refund"
+        PLATFORM_FEE = "platform_fee", "Platform fee"
+        FEE_RETURNED = "fee_returned", "Platform fee returned on refund"
+        METERED = "metered", "Metered usage"
+        METERED_FEE = "metered_fee", "Platform fee on metered usage"
+
+    statement = models.ForeignKey(RoyaltyStatement, on_delete=models.PROTECT, related_name="lines")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.CharField(max_length=80)
+    description = models.CharField(max_length=300)
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    occurred_at = models.DateTimeField()
+    amount_minor = models.BigIntegerField(help_text="Signed: what it adds to the net owed.")
+    is_adjustment = models.BooleanField(
+        default=False,
+        help_text="Belongs to an earlier period but was not on its statement (late or corrected).",
+    )
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["statement", "occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "source"], name="licensing_royaltyline_once_per_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount_minor} ({self.source})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecord("A line of an issued royalty statement cannot change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord("A line of an issued royalty statement cannot be deleted.")

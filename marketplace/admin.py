@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from marketplace.models import Invoice, Listing, Order, StripeEvent
+from marketplace.models import (
+    Invoice,
+    Listing,
+    Order,
+    OrderRefund,
+    Payout,
+    PayoutAccount,
+    StripeEvent,
+)
 
 
 @admin.register(Listing)
@@ -34,3 +42,31 @@ class StripeEventAdmin(admin.ModelAdmin):
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = ["number", "order", "issued_at", "due_at", "paid_at"]
     search_fields = ["number", "order__id", "order__po_number"]
+
+
+@admin.register(OrderRefund)
+class OrderRefundAdmin(admin.ModelAdmin):
+    list_display = ["id", "order", "amount_minor", "platform_fee_minor", "refunded_at"]
+    search_fields = ["id", "order__id"]
+    readonly_fields = [field.name for field in OrderRefund._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PayoutAccount)
+class PayoutAccountAdmin(admin.ModelAdmin):
+    list_display = ["organization", "stripe_account_id", "connected_at"]
+    search_fields = ["organization__name", "stripe_account_id"]
+    readonly_fields = ["organization", "stripe_account_id", "connected_at", "connected_by"]
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    list_display = ["id", "organization", "amount_minor", "currency", "status", "attempts"]
+    list_filter = ["status", "currency"]
+    search_fields = ["id", "organization__name", "stripe_transfer_id"]
+    readonly_fields = [field.name for field in Payout._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -80,3 +80,55 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         ),
     )
     return bytes(pdf.output())
+
+
+def _plain_amount(amount_minor: int, currency: str) -> str:
+    # Core PDF fonts lack some symbols (EUR, JPY): print the bare amount and the ISO code.
+    text = format_minor(amount_minor, currency)
+    text = text.replace(CURRENCY_SYMBOLS.get(currency, currency), "").replace(currency, "")
+    return f"{text.strip()} {currency}"
+
+
+def statement_pdf(statement) -> bytes:
+    """A royalty statement as PDF: the totals, then every line with its source."""
+    pdf = FPDF()
+    period = f"{statement.period_starts_on:%B %Y}"
+    pdf.set_title(f"Royalty statement {period}")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, _latin1(f"Royalty statement, {period}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    for text in (
+        f"{statement.organization.name} - statement {statement.pk}",
+        f"Issued {statement.issued_at:%Y-%m-%d %H:%M} UTC by {settings.SELLER_LEGAL_NAME}",
+        f"Period {statement.period_starts_on:%Y-%m-%d} to {statement.period_ends_on:%Y-%m-%d}"
+        " (exclusive)",
+    ):
+        pdf.cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    currency = statement.currency
+    for label, amount in (
+        ("Gross sales", statement.gross_sales_minor),
+        ("Refunds", -statement.refunds_minor),
+        ("Platform fee", -statement.platform_fee_minor),
+        ("Metered usage", statement.metered_minor),
+        ("Net owed", statement.net_minor),
+    ):
+        pdf.set_font("Helvetica", "B" if label == "Net owed" else "", 11)
+        pdf.cell(60, 6, _latin1(label))
+        pdf.cell(50, 6, _latin1(_plain_amount(amount, currency)), align="R", new_x="LMARGIN",
+                 new_y="NEXT")  # fmt: skip
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 9)
+    for width, title in ((24, "Date"), (30, "Kind"), (100, "Description"), (36, "Amount")):
+        pdf.cell(width, 6, title, border="B")
+    pdf.ln()
+    pdf.set_font("Helvetica", "", 8)
+    for line in statement.lines.all():
+        pdf.cell(24, 5, f"{line.occurred_at:%Y-%m-%d}")
+        pdf.cell(30, 5, _latin1(line.get_kind_display()[:20]))
+        mark = " (adjustment)" if line.is_adjustment else ""
+        pdf.cell(100, 5, _latin1((line.description + mark)[:68]))
+        pdf.cell(36, 5, _latin1(_plain_amount(line.amount_minor, currency)), align="R")
+        pdf.ln()
+    return bytes(pdf.output())

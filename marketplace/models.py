@@ -5,7 +5,7 @@ from django.utils import timezone
 from accounts.errors import Conflict
 from accounts.ids import PublicIdField
 from accounts.models import Organization, User
-from licensing.models import Agreement, License, LicenseOption
+from licensing.models import Agreement, License, LicenseOption, RoyaltyStatement
 from provenance.models import Dataset, DatasetVersion
 
 
@@ -253,3 +253,98 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class OrderRefund(models.Model):
+    """Money given back to the buyer of an order, once per refund, with the fee it returns.
+
+    The order keeps the running total (`refunded_minor`); these rows say when each part was
+    refunded, so royalty statements put every refund in the month it happened.
+    """
+
+    id = PublicIdField(prefix="rfd")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.PositiveBigIntegerField()
+    platform_fee_minor = models.PositiveBigIntegerField(
+        help_text="The part of the platform fee given back with this refund."
+    )
+    refunded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["refunded_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(platform_fee_minor__lte=models.F("amount_minor")),
+                name="marketplace_orderrefund_fee_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["refunded_at"], name="marketplace_refund_at")]
+
+    def __str__(self) -> str:
+        return f"{self.pk} of {self.order_id}: {self.amount_minor}"
+
+
+# --- Payouts: what the platform pays creators ----------------------------------------------
+
+
+class PayoutAccount(models.Model):
+    """A creator organization's connected Stripe account, where payouts are transferred."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.PROTECT, related_name="payout_account"
+    )
+    stripe_account_id = models.CharField(max_length=255, unique=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    connected_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.stripe_account_id}"
+
+
+class Payout(models.Model):
+    """The transfer of one issued statement's net amount to its creator: one per statement."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Being transferred"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed, will retry"
+        GAVE_UP = "gave_up", "Failed, needs attention"
+
+    id = PublicIdField(prefix="pay")
+    statement = models.OneToOneField(
+        RoyaltyStatement, on_delete=models.PROTECT, related_name="payout"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="payouts")
+    amount_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    stripe_account_id = models.CharField(max_length=255, blank=True)
+    stripe_transfer_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gt=0), name="marketplace_payout_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="marketplace_payout_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same key on every attempt, so Stripe makes at most one transfer."""
+        return f"wellspring-payout-{self.pk}"

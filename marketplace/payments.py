@@ -23,6 +23,10 @@ class PaymentDeclined(Exception):
     """The card was declined; the message is Stripe's, safe to show the buyer."""
 
 
+class TransferFailed(Exception):
+    """Stripe refused or could not make a transfer; the message says why."""
+
+
 @dataclass(frozen=True)
 class PaymentState:
     """What Stripe says about one PaymentIntent right now."""
@@ -164,6 +168,53 @@ class StripeGateway:
             status=invoice.status,
             metadata=_plain(_value(invoice, "metadata")),
         )
+
+    # --- Connect: creators' payout accounts and transfers -------------------------------
+
+    def create_connected_account(
+        self, *, organization_id: str, email: str, country: str = "US"
+    ) -> str:
+        """A Connect account for a creator organization, able to receive transfers: its id."""
+        account = self.client.v1.accounts.create(
+            params={
+                "type": "express",
+                "country": country,
+                "email": email,
+                "capabilities": {"transfers": {"requested": True}},
+                "metadata": {"organization_id": organization_id},
+            },
+            options={"idempotency_key": f"wellspring-account-{organization_id}"},
+        )
+        return account.id
+
+    def create_transfer(
+        self,
+        *,
+        account_id: str,
+        amount_minor: int,
+        currency: str,
+        payout_id: str,
+        idempotency_key: str,
+    ) -> str:
+        """Move money from the platform's balance to a connected account: the transfer's id.
+
+        The same idempotency key on a retry returns the first transfer instead of a second one.
+        Raises TransferFailed with Stripe's message when Stripe refuses it.
+        """
+        try:
+            transfer = self.client.v1.transfers.create(
+                params={
+                    "amount": amount_minor,
+                    "currency": currency.lower(),
+                    "destination": account_id,
+                    "transfer_group": payout_id,
+                    "metadata": {"payout_id": payout_id},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise TransferFailed(error.user_message or str(error)[:300]) from error
+        return transfer.id
 
     # --- Webhooks ----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Read queries of the marketplace: the public catalog."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
@@ -16,12 +17,14 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
+from django.db.models.functions import Coalesce, TruncMonth
 
-from licensing.models import LicenseOption, Use
-from marketplace.models import Listing, Order
+from licensing.models import Download, License, LicenseOption, RoyaltyStatement, Use
+from marketplace.models import Listing, Order, OrderRefund, Payout
 from provenance import selectors as provenance_selectors
 from provenance.models import Dataset, ProvenanceDeclaration
 from provenance.quality.measure import bps
@@ -398,3 +401,162 @@ def documented_version(*, viewer, organization, version_id: str):
     if Listing.objects.filter(version=version, status=Listing.Status.PUBLISHED).exists():
         return version
     return None
+
+
+# --- Royalties, payouts and dashboards -----------------------------------------------------
+
+
+def royalty_statements_of(*, organization) -> QuerySet:
+    return RoyaltyStatement.objects.filter(organization=organization).select_related("payout")
+
+
+def royalty_statement_of(*, organization, statement_id: str):
+    """One of the organization's statements with its lines, or None (another org's too)."""
+    return (
+        RoyaltyStatement.objects.filter(organization=organization, pk=statement_id)
+        .prefetch_related("lines__dataset")
+        .first()
+    )
+
+
+def payouts_of(*, organization) -> QuerySet:
+    return Payout.objects.filter(organization=organization).select_related("statement")
+
+
+def payout_of(*, organization, payout_id: str):
+    return payouts_of(organization=organization).filter(pk=payout_id).first()
+
+
+def pending_payouts(*, organization) -> list:
+    """Statements owed money and not yet paid, with their payout where one exists."""
+    return [
+        statement
+        for statement in royalty_statements_of(organization=organization).filter(net_minor__gt=0)
+        if getattr(statement, "payout", None) is None
+        or statement.payout.status != Payout.Status.PAID
+    ]
+
+
+def _month_keys(*, now, months: int) -> list:
+    first = now.date().replace(day=1)
+    keys = []
+    for _ in range(months):
+        keys.append(first)
+        first = (first - timedelta(days=1)).replace(day=1)
+    return list(reversed(keys))
+
+
+def creator_revenue_by_month(*, organization, now, months: int = 12) -> dict[str, list]:
+    """The creator's share per month and currency: sales net of the platform fee, less refunds
+    net of the fee they returned, each in the month it happened. `{currency: [(month, minor)]}`."""
+    keys = _month_keys(now=now, months=months)
+    since = datetime(keys[0].year, keys[0].month, 1, tzinfo=UTC)
+    totals: dict[str, dict] = {}
+    sales = (
+        Order.objects.filter(version__dataset__organization=organization, paid_at__gte=since)
+        .annotate(month=TruncMonth("paid_at"))
+        .values("month", "currency")
+        .annotate(total=Sum("creator_share_minor"))
+    )
+    for row in sales:
+        totals.setdefault(row["currency"], {}).setdefault(row["month"].date(), 0)
+        totals[row["currency"]][row["month"].date()] += row["total"]
+    refunds = (
+        OrderRefund.objects.filter(
+            order__version__dataset__organization=organization, refunded_at__gte=since
+        )
+        .annotate(month=TruncMonth("refunded_at"))
+        .values("month", "order__currency")
+        .annotate(total=Sum(F("amount_minor") - F("platform_fee_minor")))
+    )
+    for row in refunds:
+        by_month = totals.setdefault(row["order__currency"], {})
+        by_month[row["month"].date()] = by_month.get(row["month"].date(), 0) - row["total"]
+    return {
+        currency: [(key, by_month.get(key, 0)) for key in keys]
+        for currency, by_month in sorted(totals.items())
+    }
+
+
+def buyer_spend_by_month(*, organization, now, months: int = 12) -> dict[str, list]:
+    """What the buyer paid per month and currency, less refunds in the month they came."""
+    keys = _month_keys(now=now, months=months)
+    since = datetime(keys[0].year, keys[0].month, 1, tzinfo=UTC)
+    totals: dict[str, dict] = {}
+    paid = (
+        Order.objects.filter(organization=organization, paid_at__gte=since)
+        .annotate(month=TruncMonth("paid_at"))
+        .values("month", "currency")
+        .annotate(total=Sum("amount_minor"))
+    )
+    for row in paid:
+        totals.setdefault(row["currency"], {})[row["month"].date()] = row["total"]
+    refunds = (
+        OrderRefund.objects.filter(order__organization=organization, refunded_at__gte=since)
+        .annotate(month=TruncMonth("refunded_at"))
+        .values("month", "order__currency")
+        .annotate(total=Sum("amount_minor"))
+    )
+    for row in refunds:
+        by_month = totals.setdefault(row["order__currency"], {})
+        by_month[row["month"].date()] = by_month.get(row["month"].date(), 0) - row["total"]
+    return {
+        currency: [(key, by_month.get(key, 0)) for key in keys]
+        for currency, by_month in sorted(totals.items())
+    }
+
+
+def dataset_license_counts(*, organization) -> QuerySet:
+    """The creator's datasets with how many licenses were granted and files downloaded."""
+    licenses = (
+        License.objects.filter(version__dataset=OuterRef("pk"))
+        .order_by()
+        .values("version__dataset")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    downloads = (
+        Download.objects.filter(license__version__dataset=OuterRef("pk"))
+        .order_by()
+        .values("license__version__dataset")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        Dataset.objects.filter(organization=organization)
+        .annotate(
+            license_count=Coalesce(Subquery(licenses), 0),
+            download_count=Coalesce(Subquery(downloads), 0),
+        )
+        .order_by("-license_count", "title", "id")
+    )
+
+
+def expiring_licenses(*, organization, now, days: int = 30) -> QuerySet:
+    return (
+        License.objects.filter(
+            organization=organization,
+            status=License.Status.ACTIVE,
+            ends_at__gt=now,
+            ends_at__lte=now + timedelta(days=days),
+        )
+        .select_related("version__dataset")
+        .order_by("ends_at", "id")
+    )
+
+
+def active_licenses_count(*, organization) -> int:
+    return License.objects.filter(organization=organization, status=License.Status.ACTIVE).count()
+
+
+def usage_reports_due(*, organization, now) -> list[License]:
+    """Active metered licenses: their usage is billed from reports, due every month."""
+    return list(
+        License.objects.filter(
+            organization=organization,
+            status=License.Status.ACTIVE,
+            terms__price_model="metered",
+        )
+        .select_related("version__dataset")
+        .order_by("created_at", "id")[:50]
+    )

@@ -22,7 +22,7 @@ from licensing.services import (
     grant_license,
     issue_certificate,
 )
-from marketplace.models import Invoice, InvoiceCounter, Listing, Order, StripeEvent
+from marketplace.models import Invoice, InvoiceCounter, Listing, Order, OrderRefund, StripeEvent
 from marketplace.payments import (
     OPEN_DISPUTE_STATUSES,
     PaymentDeclined,
@@ -592,10 +592,29 @@ def _mark_paid(order: Order, *, now, actor=None, grant: bool = True) -> None:
     transaction.on_commit(partial(fulfil_order_task.delay, order_id=order.pk))
 
 
+def _fee_returned(order: Order, refunded_minor: int) -> int:
+    """The platform fee given back once `refunded_minor` of the order is refunded in total.
+
+    Rounded down on the running total, so a full refund returns exactly the whole fee however
+    many parts it came in.
+    """
+    if not order.amount_minor:
+        return 0
+    return order.platform_fee_minor * refunded_minor // order.amount_minor
+
+
 def _apply_refunded_total(order: Order, *, refunded_minor: int, now, actor=None) -> None:
     refunded_minor = min(refunded_minor, order.amount_minor)
     if refunded_minor <= order.refunded_minor:
         return
+    OrderRefund.objects.create(
+        order=order,
+        amount_minor=refunded_minor - order.refunded_minor,
+        platform_fee_minor=(
+            _fee_returned(order, refunded_minor) - _fee_returned(order, order.refunded_minor)
+        ),
+        refunded_at=now,
+    )
     order.refunded_minor = refunded_minor
     order.save(update_fields=["refunded_minor"])
     if refunded_minor == order.amount_minor:

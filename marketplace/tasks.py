@@ -30,3 +30,18 @@ def expire_orders_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def reconcile_orders_task() -> int:
     return services.reconcile_pending_orders()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def issue_all_royalty_statements_task(*, period: str = "") -> int:
+    from marketplace import royalties
+
+    starts_on = royalties.parse_period(period) if period else None
+    return len(royalties.issue_all_royalty_statements(period_starts_on=starts_on))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def pay_out_statements_task() -> int:
+    from marketplace import royalties
+
+    return len(royalties.pay_out_statements())

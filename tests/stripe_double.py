@@ -1,4 +1,4 @@
-"""A small Stripe-compatible double for what localstripe lacks (disputes, invoices).
+"""A small Stripe-compatible double for what localstripe lacks (disputes, invoices, Connect).
 
 It answers the few read endpoints our gateway calls, shaped as real Stripe answers them (a
 PaymentIntent's `latest_charge` is an id unless expanded; disputes are listed by PaymentIntent).
@@ -18,6 +18,11 @@ class StripeDouble:
         self.disputes: list[dict] = []
         self.invoices: dict[str, dict] = {}
         self.requests: list[str] = []
+        self.accounts: dict[str, dict] = {}
+        self.transfers: dict[str, dict] = {}
+        self.idempotent: dict[str, dict] = {}
+        # Refuse the next N transfers the way Stripe does when the platform balance is short.
+        self.failing_transfers = 0
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,6 +65,58 @@ class StripeDouble:
                         return self._send(404, {"error": {"message": "No such invoice"}})
                     return self._send(200, invoice)
                 return self._send(404, {"error": {"message": f"Unknown path {url.path}"}})
+
+            def do_POST(self):
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                params = {key: values[0] for key, values in form.items()}
+                double.requests.append(f"POST {url.path}")
+                key = self.headers.get("Idempotency-Key", "")
+                # Stripe replays the first answer to a repeated idempotency key.
+                if key and (url.path, key) in double.idempotent:
+                    return self._send(200, double.idempotent[(url.path, key)])
+                if url.path == "/v1/accounts":
+                    account_id = f"acct_{len(double.accounts) + 1:016d}"
+                    body = {
+                        "id": account_id,
+                        "object": "account",
+                        "type": params.get("type", "express"),
+                        "email": params.get("email"),
+                        "country": params.get("country"),
+                        "metadata": {"organization_id": params.get("metadata[organization_id]")},
+                    }
+                    double.accounts[account_id] = body
+                elif url.path == "/v1/transfers":
+                    if params.get("destination") not in double.accounts:
+                        return self._send(
+                            400,
+                            {"error": {"type": "invalid_request_error",
+                                       "message": "No such destination account."}},
+                        )  # fmt: skip
+                    if double.failing_transfers > 0:
+                        double.failing_transfers -= 1
+                        return self._send(
+                            400,
+                            {"error": {"type": "invalid_request_error", "code": "balance_insufficient",
+                                       "message": "You have insufficient funds in your Stripe account."}},
+                        )  # fmt: skip
+                    transfer_id = f"tr_{len(double.transfers) + 1:016d}"
+                    body = {
+                        "id": transfer_id,
+                        "object": "transfer",
+                        "amount": int(params["amount"]),
+                        "currency": params["currency"],
+                        "destination": params["destination"],
+                        "transfer_group": params.get("transfer_group"),
+                        "metadata": {"payout_id": params.get("metadata[payout_id]")},
+                    }
+                    double.transfers[transfer_id] = body
+                else:
+                    return self._send(404, {"error": {"message": f"Unknown path {url.path}"}})
+                if key:
+                    double.idempotent[(url.path, key)] = body
+                return self._send(200, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

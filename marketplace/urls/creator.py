@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.views import checkout, creator, offers
+from marketplace.views import checkout, creator, offers, royalties
 
 app_name = "creator"
 
@@ -11,6 +11,24 @@ urlpatterns = [
     path("claims/<str:claim_id>/", creator.claim_detail, name="claim"),
     path("", creator.home, name="home"),
     path("sales/", checkout.sales, name="sales"),  # checkout (issue 7)
+    # Royalties, payouts and the dashboard (issue 8)
+    path("dashboard/", royalties.creator_dashboard, name="dashboard"),
+    path("statements/", royalties.statements, name="statements"),
+    path("statements/issue/", royalties.statement_issue, name="statement-issue"),
+    path("statements/<str:statement_id>/", royalties.statement_detail, name="statement"),
+    path(
+        "statements/<str:statement_id>/statement.csv",
+        royalties.statement_csv,
+        name="statement-csv",
+    ),
+    path(
+        "statements/<str:statement_id>/statement.pdf",
+        royalties.statement_download_pdf,
+        name="statement-pdf",
+    ),
+    path("payouts/", royalties.payouts, name="payouts"),
+    path("payouts/connect/", royalties.payout_account_connect, name="payout-account-connect"),
+    path("payouts/<str:payout_id>/retry/", royalties.payout_retry, name="payout-retry"),
     path("datasets/new/", creator.dataset_new, name="dataset-new"),
     path("datasets/<str:dataset_id>/", creator.dataset_detail, name="dataset"),
     path("datasets/<str:dataset_id>/edit/", creator.dataset_edit, name="dataset-edit"),

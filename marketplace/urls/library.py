@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.views import checkout, library, offers
+from marketplace.views import checkout, library, offers, royalties
 
 app_name = "library"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("offers/<str:offer_id>/<str:verb>/", offers.offer_act, name="offer-act"),
     path("propose/<slug:slug>/", offers.offer_new, name="offer-new"),
     path("", library.home, name="home"),
+    path("dashboard/", royalties.buyer_dashboard, name="dashboard"),
     # Checkout (issue 7): orders, licenses, certificates
     path("orders/", checkout.orders, name="orders"),
     path("orders/<str:order_id>/", checkout.order_detail, name="order"),

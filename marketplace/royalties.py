@@ -1,0 +1,616 @@
+"""Royalty statements and payouts: what creators earned from orders, refunds and metered usage.
+
+A statement covers one creator organization, one calendar month and one currency. Its lines
+trace every figure to the order, refund or usage that produced it, one line per kind and source
+across all statements (a unique constraint), so nothing is ever counted twice. A sale or refund
+that arrives after its month's statement was issued lands on the next statement as an
+adjusting line. Issued statements never change (`RoyaltyStatement.save` refuses it).
+
+Payouts transfer an issued statement's net amount to the creator's connected Stripe account,
+exactly once: one payout per statement (a unique constraint) and the same Stripe idempotency
+key on every attempt.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from accounts.models import Event, Organization, User
+from accounts.selectors import membership_in
+from accounts.services import emit_event, notify_organization
+from licensing.models import RoyaltyLine, RoyaltyStatement
+from licensing.money import format_minor
+from marketplace.models import Order, OrderRefund, Payout, PayoutAccount
+from marketplace.payments import StripeGateway, TransferFailed, get_gateway
+from provenance.services import record_event
+
+logger = logging.getLogger(__name__)
+Kind = RoyaltyLine.Kind
+
+
+# --- Periods ------------------------------------------------------------------------------
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def previous_month(now: datetime) -> date:
+    """The first day of the calendar month before `now` (UTC)."""
+    first = now.astimezone(UTC).date().replace(day=1)
+    return month_start(first - timedelta(days=1))
+
+
+def _as_datetime(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def parse_period(text: str) -> date:
+    """`"2026-10"` -> `date(2026, 10, 1)`; raises InvalidInput for anything else."""
+    try:
+        year, month = (int(part) for part in text.strip().split("-"))
+        return date(year, month, 1)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(
+            f"{text!r} is not a month; use YYYY-MM.", errors={"period": ["Use YYYY-MM."]}
+        ) from error
+
+
+# --- What a statement is made of ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """A line before it is written."""
+
+    organization_id: str
+    currency: str
+    kind: str
+    source: str
+    description: str
+    dataset_id: str | None
+    occurred_at: datetime
+    amount_minor: int
+
+
+def _sale_items(*, until: datetime, organization_ids=None) -> list[Item]:
+    """Paid orders not yet on any statement: the sale and the platform's fee, two lines each."""
+    orders = (
+        Order.objects.filter(paid_at__lt=until)
+        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.SALE).values("source"))
+        .select_related("version__dataset", "organization")
+        .order_by("paid_at", "id")
+    )
+    if organization_ids is not None:
+        orders = orders.filter(version__dataset__organization_id__in=organization_ids)
+    items = []
+    for order in orders:
+        dataset = order.version.dataset
+        common = {
+            "organization_id": dataset.organization_id,
+            "currency": order.currency,
+            "dataset_id": dataset.pk,
+            "occurred_at": order.paid_at,
+        }
+        label = f"{dataset.title}: order {order.pk} by {order.organization.name}"
+        items.append(
+            Item(
+                kind=Kind.SALE,
+                source=order.pk,
+                description=label,
+                amount_minor=order.amount_minor,
+                **common,
+            )
+        )
+        items.append(
+            Item(
+                kind=Kind.PLATFORM_FEE,
+                source=order.pk,
+                description=f"Platform fee on order {order.pk}",
+                amount_minor=-order.platform_fee_minor,
+                **common,
+            )
+        )
+    return items
+
+
+def _refund_items(*, until: datetime, organization_ids=None) -> list[Item]:
+    """Refunds not yet on any statement: the refund and the fee it returns, two lines each."""
+    refunds = (
+        OrderRefund.objects.filter(refunded_at__lt=until)
+        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.REFUND).values("source"))
+        .select_related("order__version__dataset")
+        .order_by("refunded_at", "id")
+    )
+    if organization_ids is not None:
+        refunds = refunds.filter(order__version__dataset__organization_id__in=organization_ids)
+    items = []
+    for refund in refunds:
+        order = refund.order
+        dataset = order.version.dataset
+        common = {
+            "organization_id": dataset.organization_id,
+            "currency": order.currency,
+            "dataset_id": dataset.pk,
+            "occurred_at": refund.refunded_at,
+            "source": refund.pk,
+        }
+        part = "in full" if refund.amount_minor == order.amount_minor else "in part"
+        items.append(
+            Item(
+                kind=Kind.REFUND,
+                description=f"{dataset.title}: order {order.pk} refunded {part}",
+                amount_minor=-refund.amount_minor,
+                **common,
+            )
+        )
+        if refund.platform_fee_minor:
+            items.append(
+                Item(
+                    kind=Kind.FEE_RETURNED,
+                    description=f"Platform fee returned with refund {refund.pk}",
+                    amount_minor=refund.platform_fee_minor,
+                    **common,
+                )
+            )
+    return items
+
+
+def _metered_items(*, starts_on: date, ends_on: date, organization_ids=None) -> list[Item]:
+    """Metered usage charges received in the period, one aggregate per license, and the
+    platform's fee on them. Summed by the database in one query for all creators."""
+    return []
+
+
+# --- Issuing ------------------------------------------------------------------------------
+
+
+def _totals(lines: list[Item]) -> dict:
+    by_kind = defaultdict(int)
+    for line in lines:
+        by_kind[line.kind] += line.amount_minor
+    return {
+        "gross_sales_minor": by_kind[Kind.SALE],
+        "refunds_minor": -by_kind[Kind.REFUND],
+        "platform_fee_minor": -(
+            by_kind[Kind.PLATFORM_FEE] + by_kind[Kind.FEE_RETURNED] + by_kind[Kind.METERED_FEE]
+        ),
+        "metered_minor": by_kind[Kind.METERED],
+        "net_minor": sum(by_kind.values()),
+    }
+
+
+def _issue_for_organization(
+    *,
+    organization: Organization,
+    starts_on: date,
+    metered: list[Item],
+    actor: User | None,
+    now: datetime,
+) -> list[RoyaltyStatement]:
+    """Issue one organization's statements for a month, once. Under the organization's lock, so
+    two builders racing (beat and an owner's click) produce one set of statements."""
+    ends_on = next_month(starts_on)
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        existing = list(
+            RoyaltyStatement.objects.filter(organization=organization, period_starts_on=starts_on)
+        )
+        if existing:
+            return existing
+        if RoyaltyStatement.objects.filter(
+            organization=organization, period_starts_on__gt=starts_on
+        ).exists():
+            # A later statement already took in everything dated before its end.
+            return []
+        until = _as_datetime(ends_on)
+        items = (
+            _sale_items(until=until, organization_ids=[organization.pk])
+            + _refund_items(until=until, organization_ids=[organization.pk])
+            + [item for item in metered if item.organization_id == organization.pk]
+        )
+        by_currency = defaultdict(list)
+        for item in items:
+            by_currency[item.currency].append(item)
+        period_start = _as_datetime(starts_on)
+        statements = []
+        for currency in sorted(by_currency):
+            lines = by_currency[currency]
+            statement = RoyaltyStatement(
+                organization=organization,
+                period_starts_on=starts_on,
+                period_ends_on=ends_on,
+                currency=currency,
+                fee_bps=settings.PLATFORM_FEE_BPS,
+                issued_at=now,
+                issued_by=actor,
+                **_totals(lines),
+            )
+            statement.full_clean()
+            statement.save()
+            RoyaltyLine.objects.bulk_create(
+                RoyaltyLine(
+                    statement=statement,
+                    kind=item.kind,
+                    source=item.source,
+                    description=item.description[:300],
+                    dataset_id=item.dataset_id,
+                    occurred_at=item.occurred_at,
+                    amount_minor=item.amount_minor,
+                    is_adjustment=item.occurred_at < period_start,
+                )
+                for item in lines
+            )
+            record_event(
+                action="royalty_statement.issued",
+                subject_type="royalty_statement",
+                subject_id=statement.pk,
+                actor=actor,
+                organization=organization,
+                payload={
+                    "period": f"{starts_on:%Y-%m}",
+                    "currency": currency,
+                    "gross_sales_minor": statement.gross_sales_minor,
+                    "refunds_minor": statement.refunds_minor,
+                    "platform_fee_minor": statement.platform_fee_minor,
+                    "metered_minor": statement.metered_minor,
+                    "net_minor": statement.net_minor,
+                    "lines": len(lines),
+                },
+                now=now,
+            )
+            emit_event(
+                organization=organization,
+                type=Event.Type.STATEMENT_ISSUED,
+                data={
+                    "statement": statement.pk,
+                    "period": f"{starts_on:%Y-%m}",
+                    "currency": currency,
+                    "net_minor": statement.net_minor,
+                },
+                now=now,
+            )
+            notify_organization(
+                organization=organization,
+                verb="statement.issued",
+                text=(
+                    f"Your royalty statement for {statement.period_label} is ready: "
+                    f"{format_minor(statement.net_minor, currency)} net."
+                ),
+                link=f"/creator/statements/{statement.pk}/",
+                now=now,
+            )
+            statements.append(statement)
+        return statements
+
+
+def _issue_safely(**kwargs) -> list[RoyaltyStatement]:
+    try:
+        return _issue_for_organization(**kwargs)
+    except IntegrityError:
+        # Only reachable if the lock was bypassed (another writer): the first one won.
+        return list(
+            RoyaltyStatement.objects.filter(
+                organization=kwargs["organization"], period_starts_on=kwargs["starts_on"]
+            )
+        )
+
+
+def _check_period(starts_on: date, now: datetime) -> None:
+    if _as_datetime(next_month(starts_on)) > now:
+        raise InvalidInput(
+            f"{starts_on:%B %Y} has not ended yet; statements cover whole months.",
+            errors={"period": ["Pick a month that has ended."]},
+        )
+
+
+def issue_royalty_statements(
+    *,
+    actor: User,
+    organization: Organization,
+    period_starts_on: date,
+    now: datetime | None = None,
+) -> list[RoyaltyStatement]:
+    """Issue an organization's statements for a month that has ended, on demand.
+
+    Needs an owner of the creator organization, or staff. Returns the statements (the existing
+    ones when already issued; none when nothing happened that month). Raises NotFound for
+    non-members, PermissionDenied for members who are not owners, InvalidInput for a month that
+    has not ended, Conflict when a later month was already stated. Writes a ledger entry, an
+    event (`statement.issued`, sent to webhooks) and a notification per statement.
+    """
+    now = now or timezone.now()
+    if not actor.is_staff:
+        membership = membership_in(organization=organization, user=actor)
+        if membership is None or not organization.is_creator:
+            raise NotFound("No such organization.")
+        if not membership.is_owner:
+            raise PermissionDenied("Only the organization's owners can issue statements.")
+    starts_on = month_start(period_starts_on)
+    _check_period(starts_on, now)
+    if (
+        RoyaltyStatement.objects.filter(
+            organization=organization, period_starts_on__gt=starts_on
+        ).exists()
+        and not RoyaltyStatement.objects.filter(
+            organization=organization, period_starts_on=starts_on
+        ).exists()
+    ):
+        raise Conflict(
+            f"A statement for a later month exists; what happened in {starts_on:%B %Y} is on it."
+        )
+    metered = _metered_items(
+        starts_on=starts_on, ends_on=next_month(starts_on), organization_ids=[organization.pk]
+    )
+    return _issue_safely(
+        organization=organization, starts_on=starts_on, metered=metered, actor=actor, now=now
+    )
+
+
+def issue_all_royalty_statements(
+    *, period_starts_on: date | None = None, now: datetime | None = None
+) -> list[RoyaltyStatement]:
+    """Issue every creator's statements for a month (by default the last one), for beat.
+
+    Idempotent: a creator whose statements exist is skipped, so running it twice, or beside an
+    owner's on-demand request, issues each statement once. Metered usage is summed in one query
+    for all creators before the per-creator transactions.
+    """
+    now = now or timezone.now()
+    starts_on = month_start(period_starts_on) if period_starts_on else previous_month(now)
+    _check_period(starts_on, now)
+    ends_on = next_month(starts_on)
+    until = _as_datetime(ends_on)
+    metered = _metered_items(starts_on=starts_on, ends_on=ends_on)
+    already = set(
+        RoyaltyStatement.objects.filter(period_starts_on__gte=starts_on).values_list(
+            "organization_id", flat=True
+        )
+    )
+    candidates = set(
+        Order.objects.filter(paid_at__lt=until)
+        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.SALE).values("source"))
+        .values_list("version__dataset__organization_id", flat=True)
+    )
+    candidates |= set(
+        OrderRefund.objects.filter(refunded_at__lt=until)
+        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.REFUND).values("source"))
+        .values_list("order__version__dataset__organization_id", flat=True)
+    )
+    candidates |= {item.organization_id for item in metered}
+    statements = []
+    for organization in Organization.objects.filter(pk__in=candidates - already).order_by("pk"):
+        statements += _issue_safely(
+            organization=organization, starts_on=starts_on, metered=metered, actor=None, now=now
+        )
+    return statements
+
+
+# --- Payouts ------------------------------------------------------------------------------
+
+
+def connect_payout_account(
+    *, actor: User, organization: Organization, gateway: StripeGateway | None = None
+) -> PayoutAccount:
+    """Connect a Stripe account to the creator organization, where its payouts go.
+
+    Needs an owner. Creates the Connect account through Stripe (once: an existing connection is
+    returned as is). Raises NotFound for non-members and buyer-only organizations,
+    PermissionDenied for members who are not owners. Writes a ledger entry.
+    """
+    membership = membership_in(organization=organization, user=actor)
+    if membership is None or not organization.is_creator:
+        raise NotFound("No such organization.")
+    if not membership.is_owner:
+        raise PermissionDenied("Only the organization's owners can connect a payout account.")
+    existing = PayoutAccount.objects.filter(organization=organization).first()
+    if existing:
+        return existing
+    # Stripe first, outside any transaction; its idempotency key makes a retry reuse the account.
+    account_id = (gateway or get_gateway()).create_connected_account(
+        organization_id=organization.pk, email=actor.email
+    )
+    with transaction.atomic():
+        account, created = PayoutAccount.objects.get_or_create(
+            organization=organization,
+            defaults={"stripe_account_id": account_id, "connected_by": actor},
+        )
+        if created:
+            record_event(
+                action="payout_account.connected",
+                subject_type="organization",
+                subject_id=organization.pk,
+                actor=actor,
+                organization=organization,
+                payload={"stripe_account_id": account_id},
+            )
+    return account
+
+
+def schedule_payouts(*, now: datetime | None = None) -> list[Payout]:
+    """A pending payout for every issued statement owed at least `PAYOUT_MINIMUM_MINOR`
+    whose organization has a payout account. One per statement (unique); idempotent."""
+    now = now or timezone.now()
+    statements = (
+        RoyaltyStatement.objects.filter(
+            net_minor__gte=max(settings.PAYOUT_MINIMUM_MINOR, 1),
+            payout__isnull=True,
+            organization__payout_account__isnull=False,
+        )
+        .select_related("organization__payout_account")
+        .order_by("issued_at", "id")
+    )
+    created = []
+    for statement in statements:
+        try:
+            with transaction.atomic():
+                payout, is_new = Payout.objects.get_or_create(
+                    statement=statement,
+                    defaults={
+                        "organization": statement.organization,
+                        "amount_minor": statement.net_minor,
+                        "currency": statement.currency,
+                        "stripe_account_id": (
+                            statement.organization.payout_account.stripe_account_id
+                        ),
+                        "created_at": now,
+                        "updated_at": now,
+                        "next_attempt_at": now,
+                    },
+                )
+                if is_new:
+                    record_event(
+                        action="payout.scheduled",
+                        subject_type="payout",
+                        subject_id=payout.pk,
+                        organization=statement.organization,
+                        payload={
+                            "statement": statement.pk,
+                            "amount_minor": payout.amount_minor,
+                            "currency": payout.currency,
+                        },
+                        now=now,
+                    )
+                    created.append(payout)
+        except IntegrityError:
+            continue  # another scheduler created it first
+    return created
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=settings.PAYOUT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+
+
+def attempt_payout(
+    *, payout_id: str, now: datetime | None = None, gateway: StripeGateway | None = None
+) -> Payout:
+    """Try to transfer one payout, if it is due. Claimed by a conditional update, so two
+    workers never both call Stripe for it; a crashed attempt is retried with the same
+    idempotency key. On failure the payout waits with exponential backoff, and after
+    `PAYOUT_MAX_ATTEMPTS` it stops and needs attention. Ledger entries for paid and failed."""
+    now = now or timezone.now()
+    stale = now - timedelta(minutes=15)
+    claimed = (
+        Payout.objects.filter(pk=payout_id)
+        .filter(
+            Q(status__in=[Payout.Status.PENDING, Payout.Status.FAILED], next_attempt_at__lte=now)
+            | Q(status=Payout.Status.PROCESSING, updated_at__lt=stale)
+        )
+        .update(status=Payout.Status.PROCESSING, updated_at=now, attempts=F("attempts") + 1)
+    )
+    payout = Payout.objects.select_related("organization").get(pk=payout_id)
+    if not claimed:
+        return payout
+    try:
+        transfer_id = (gateway or get_gateway()).create_transfer(
+            account_id=payout.stripe_account_id,
+            amount_minor=payout.amount_minor,
+            currency=payout.currency,
+            payout_id=payout.pk,
+            idempotency_key=payout.idempotency_key,
+        )
+    except TransferFailed as error:
+        return _payout_failed(payout, reason=str(error), now=now)
+    with transaction.atomic():
+        Payout.objects.filter(pk=payout.pk, status=Payout.Status.PROCESSING).update(
+            status=Payout.Status.PAID,
+            stripe_transfer_id=transfer_id,
+            paid_at=now,
+            updated_at=now,
+            last_error="",
+        )
+        payout.refresh_from_db()
+        record_event(
+            action="payout.paid",
+            subject_type="payout",
+            subject_id=payout.pk,
+            organization=payout.organization,
+            payload={
+                "statement": payout.statement_id,
+                "amount_minor": payout.amount_minor,
+                "currency": payout.currency,
+                "stripe_transfer_id": transfer_id,
+                "attempts": payout.attempts,
+            },
+            now=now,
+        )
+        notify_organization(
+            organization=payout.organization,
+            verb="payout.paid",
+            text=f"{format_minor(payout.amount_minor, payout.currency)} is on its way to you.",
+            link="/creator/payouts/",
+            now=now,
+        )
+    return payout
+
+
+def _payout_failed(payout: Payout, *, reason: str, now: datetime) -> Payout:
+    gives_up = payout.attempts >= settings.PAYOUT_MAX_ATTEMPTS
+    with transaction.atomic():
+        Payout.objects.filter(pk=payout.pk, status=Payout.Status.PROCESSING).update(
+            status=Payout.Status.GAVE_UP if gives_up else Payout.Status.FAILED,
+            last_error=reason[:500],
+            next_attempt_at=now + _backoff(payout.attempts),
+            updated_at=now,
+        )
+        payout.refresh_from_db()
+        record_event(
+            action="payout.failed",
+            subject_type="payout",
+            subject_id=payout.pk,
+            organization=payout.organization,
+            payload={"attempts": payout.attempts, "error": reason[:500], "gave_up": gives_up},
+            now=now,
+        )
+        if gives_up:
+            notify_organization(
+                organization=payout.organization,
+                verb="payout.failed",
+                text=(
+                    f"We could not pay out {format_minor(payout.amount_minor, payout.currency)}: "
+                    f"{reason[:200]}"
+                ),
+                link="/creator/payouts/",
+                now=now,
+            )
+    logger.warning("payout %s failed (attempt %s): %s", payout.pk, payout.attempts, reason)
+    return payout
+
+
+def retry_payout(*, actor: User, organization: Organization, payout: Payout, now=None) -> Payout:
+    """An owner (or staff) asks to try a failed payout again now. Raises NotFound for another
+    organization's payout, Conflict unless it failed."""
+    now = now or timezone.now()
+    if payout.organization_id != organization.pk:
+        raise NotFound("No such payout.")
+    changed = Payout.objects.filter(
+        pk=payout.pk, status__in=[Payout.Status.FAILED, Payout.Status.GAVE_UP]
+    ).update(status=Payout.Status.FAILED, next_attempt_at=now, updated_at=now)
+    if not changed:
+        raise Conflict("Only a failed payout can be retried.")
+    payout.refresh_from_db()
+    return payout
+
+
+def pay_out_statements(
+    *, now: datetime | None = None, gateway: StripeGateway | None = None
+) -> list[Payout]:
+    """Schedule payouts for owed statements and attempt every due one; for beat."""
+    now = now or timezone.now()
+    schedule_payouts(now=now)
+    due = Payout.objects.filter(
+        Q(status__in=[Payout.Status.PENDING, Payout.Status.FAILED], next_attempt_at__lte=now)
+        | Q(status=Payout.Status.PROCESSING, updated_at__lt=now - timedelta(minutes=15))
+    ).values_list("pk", flat=True)
+    return [attempt_payout(payout_id=pk, now=now, gateway=gateway) for pk in list(due)]

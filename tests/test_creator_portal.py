@@ -289,7 +289,30 @@ def other_orgs_objects(cast, make_listing):
         dataset=dataset,
         terms={"permitted_uses": ["training"], "price_minor": 100, "currency": "USD"},
     )
+    from datetime import date
+
+    from licensing.models import RoyaltyStatement
+    from marketplace.models import Payout
+
+    statement = RoyaltyStatement.objects.create(
+        organization=cast.outsider_org,
+        period_starts_on=date(2026, 10, 1),
+        period_ends_on=date(2026, 11, 1),
+        currency="USD",
+        fee_bps=2000,
+        gross_sales_minor=5_000,
+        net_minor=5_000,
+    )
+    payout = Payout.objects.create(
+        statement=statement,
+        organization=cast.outsider_org,
+        amount_minor=5_000,
+        currency="USD",
+        status=Payout.Status.FAILED,
+    )
     return {
+        "statement_id": statement.pk,
+        "payout_id": payout.pk,
         "offer_id": offer.pk,
         "dataset_id": dataset.pk,
         "version_id": version.pk,

@@ -1,8 +1,11 @@
 import pytest
 from playwright.sync_api import expect
 
+from licensing.services import grant_license
+from marketplace.models import Listing
 from provenance.quality.service import measure_quality
 from tests import quality_assets as assets
+from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -45,3 +48,39 @@ def test_a_buyer_reads_the_quality_card_and_filters_out_synthetic_data(
     expect(page.get_by_role("link", name="Harbour sketches")).to_be_visible()
     expect(page.get_by_role("link", name="Studio renders")).to_have_count(0)
     page.screenshot(path=str(artifacts / "catalog-no-synthetic.png"), full_page=True)
+
+
+def test_a_buyer_sees_overlap_with_its_licenses_and_filters_it_out(
+    live_server, page, make_listing, cast, login, artifacts
+):
+    body = assets.jsonl(assets.text_records(120, seed=91))
+    original = make_listing("Tide tables", files={"tides.jsonl": body})
+    make_listing(
+        "Ocean almanac",
+        files={"almanac.jsonl": body + assets.jsonl(assets.text_records(30, seed=92))},
+        organization=cast.outsider_org,
+        actor=cast.outsider,
+    )
+    make_listing("River songs", files={"songs.jsonl": assets.jsonl(assets.text_records(50))})
+    for listing in Listing.objects.all():
+        measure_quality(version_id=listing.version_id)
+    grant_license(
+        organization=cast.buyer_org,
+        version=original.version,
+        terms={"permitted_uses": ["evaluation"]},
+        source="order:ord_browser_overlap",
+    )
+
+    login(page, "buyer@example.test", PASSWORD)
+    page.goto(f"{live_server.url}/catalog/ocean-almanac/")
+    notice = page.get_by_role("region", name="Overlap with your licenses")
+    expect(notice).to_contain_text("80.0% overlap with Tide tables")
+
+    page.goto(f"{live_server.url}/catalog/")
+    expect(page.get_by_role("link", name="Ocean almanac")).to_be_visible()
+    page.get_by_label("No overlap with my licenses").check()
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("link", name="River songs")).to_be_visible()
+    expect(page.get_by_role("link", name="Ocean almanac")).to_have_count(0)
+    expect(page.get_by_role("link", name="Tide tables")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "catalog-no-overlap.png"), full_page=True)

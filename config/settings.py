@@ -211,6 +211,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.build_missing_manifests_task",
         "schedule": 600.0,
     },
+    # Usage reports (issue 8): flag each overdue monthly report once.
+    "flag-missing-usage-reports": {
+        "task": "licensing.tasks.flag_missing_usage_reports_task",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------
@@ -344,6 +349,8 @@ PAYOUT_RETRY_BASE_SECONDS = env_int("PAYOUT_RETRY_BASE_SECONDS", 300)
 ORDER_HOLD_MINUTES = env_int("ORDER_HOLD_MINUTES", 30)
 INVOICE_DUE_DAYS = env_int("INVOICE_DUE_DAYS", 30)
 DOWNLOAD_LINK_SECONDS = env_int("DOWNLOAD_LINK_SECONDS", 300)
+# Days after a month ends before a license that must report is told its report is missing.
+USAGE_REPORT_GRACE_DAYS = env_int("USAGE_REPORT_GRACE_DAYS", 10)
 SELLER_LEGAL_NAME = env_str("SELLER_LEGAL_NAME", "Wellspring Data Ltd.")
 SELLER_ADDRESS = env_str("SELLER_ADDRESS", "1 Harbour Street, Dublin, Ireland")
 SELLER_VAT_ID = env_str("SELLER_VAT_ID", "IE0000000WS")

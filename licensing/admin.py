@@ -9,6 +9,8 @@ from licensing.models import (
     LicenseTemplate,
     RoyaltyLine,
     RoyaltyStatement,
+    UsageReport,
+    UsageReportReminder,
 )
 
 
@@ -99,3 +101,27 @@ class RoyaltyStatementAdmin(ReadOnlyAdmin):
     list_filter = ["period_starts_on", "currency"]
     search_fields = ["id", "organization__name"]
     inlines = [RoyaltyLineInline]
+
+
+@admin.register(UsageReport)
+class UsageReportAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "license",
+        "organization",
+        "period_start_on",
+        "period_end_on",
+        "purpose",
+        "status",
+        "billable_minor",
+        "currency",
+        "created_at",
+    ]
+    list_filter = ["status", "purpose"]
+    search_fields = ["id", "license__id", "organization__name"]
+
+
+@admin.register(UsageReportReminder)
+class UsageReportReminderAdmin(ReadOnlyAdmin):
+    list_display = ["license", "period_start_on", "period_end_on", "flagged_at"]
+    search_fields = ["license__id"]

@@ -14,12 +14,14 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import InvalidInput, NotFound
+from accounts.api import CountedCursorPagination
+from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.idempotency import idempotent
+from accounts.models import ApiKey
 from accounts.rest import HasOrganization, HasScope, request_organization
 from licensing import delivery as delivering
-from licensing import selectors, services
-from licensing.models import Agreement, License, Offer, PriceModel, Proposal, Use
+from licensing import manifests, selectors, services, usage
+from licensing.models import Agreement, License, Offer, PriceModel, Proposal, UsageReport, Use
 from licensing.money import SUPPORTED_CURRENCIES
 from licensing.services import verify_certificate
 from provenance.models import Dataset, DatasetVersion
@@ -101,6 +103,75 @@ class VerifyResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class UsageReportInputSerializer(serializers.Serializer):
+    """Shape only; the period and the terms are checked by `licensing.usage.file_usage_report`."""
+
+    period_start_on = serializers.DateField(help_text="First day of the period (YYYY-MM-DD).")
+    period_end_on = serializers.DateField(
+        help_text="Last day of the period, inclusive; not in the future."
+    )
+    purpose = serializers.ChoiceField(choices=Use.choices)
+    models_trained = serializers.ListField(
+        child=serializers.CharField(max_length=usage.MAX_MODEL_NAME),
+        required=False,
+        default=list,
+        max_length=usage.MAX_MODELS,
+        help_text="Names of the models trained or fine-tuned on the data in the period.",
+    )
+    records_used = serializers.IntegerField(min_value=0, required=False, default=0)
+    tokens_used = serializers.IntegerField(min_value=0, required=False, default=0)
+    seats = serializers.IntegerField(
+        min_value=0, required=False, default=0, help_text="Deployments or seats in use."
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=usage.MAX_NOTE, default=""
+    )
+
+
+class BreachSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["purpose_not_permitted", "model_cap_exceeded", "seat_cap_exceeded"]
+    )
+    message = serializers.CharField()
+
+
+class UsageReportSerializer(serializers.ModelSerializer):
+    license = serializers.CharField(source="license_id")
+    reported_by = serializers.EmailField(source="reported_by.email", allow_null=True, default=None)
+    api_key = serializers.CharField(
+        source="api_key.prefix", allow_null=True, default=None, help_text="The key's prefix."
+    )
+    breach_reasons = BreachSerializer(many=True)
+
+    class Meta:
+        model = UsageReport
+        fields = [
+            "id",
+            "license",
+            "period_start_on",
+            "period_end_on",
+            "purpose",
+            "models_trained",
+            "records_used",
+            "tokens_used",
+            "seats",
+            "note",
+            "status",
+            "breach_reasons",
+            "billable_minor",
+            "currency",
+            "reported_by",
+            "api_key",
+            "created_at",
+        ]
+
+
+class UsageReportPagination(CountedCursorPagination):
+    """Oldest first, so a client can page forward as reports arrive."""
+
+    ordering = ("created_at", "id")
+
+
 def files_payload(request, license: License) -> dict:
     from django.conf import settings
 
@@ -142,7 +213,7 @@ class LicenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = LicenseSerializer
     permission_classes = [IsAuthenticated, HasScope, HasOrganization]
-    required_scopes = {"*": "licenses:read"}
+    required_scopes = {"*": "licenses:read", "POST": "usage:write"}
     lookup_value_regex = ID_PATTERN
 
     def get_queryset(self):
@@ -173,6 +244,34 @@ class LicenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(certificate.envelope)
 
     @extend_schema(
+        operation_id="licenses_manifest",
+        summary="The signed manifest of the files as delivered to your organization",
+        description=(
+            "The shared signed envelope (docs/manifests.md) over the fingerprinted files as "
+            "delivered under this license (path, size, SHA-256, media type, records), their "
+            "Merkle root, the license's terms and their hash, the provenance declaration and "
+            "the license's ODRL policy. Check a download with `tools/verify_manifest.py`. 409 "
+            "while the files are still being prepared."
+        ),
+        responses={200: EnvelopeSerializer, 404: PROBLEM, 409: PROBLEM},
+    )
+    @action(detail=True, methods=["get"])
+    def manifest(self, request, pk=None):
+        license = self.get_object()
+        try:
+            # Normally built by a task once the deliveries are complete; built here otherwise.
+            manifest = manifests.build_license_manifest(license_id=license.pk)
+        except manifests.DeliveriesIncomplete as incomplete:
+            raise Conflict(
+                "The files are still being prepared for this license; try again in a moment "
+                f"({incomplete}).",
+                code="deliveries_incomplete",
+            ) from None
+        response = Response(manifest.envelope)
+        response["Content-Disposition"] = f'inline; filename="{license.pk}.manifest.json"'
+        return response
+
+    @extend_schema(
         operation_id="licenses_files",
         summary="The licensed files, with signed expiring download links",
         description="Links stop working at once when the license is suspended or revoked.",
@@ -182,10 +281,54 @@ class LicenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def files(self, request, pk=None):
         license = self.get_object()
         if license.status != License.Status.ACTIVE:
-            from accounts.errors import Conflict
-
             raise Conflict(f"The license is {license.status}: its files cannot be downloaded.")
         return Response(files_payload(request, license))
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="licenses_usage_reports_list",
+        summary="The license's usage reports, oldest first (cursor pages)",
+        responses={200: UsageReportSerializer(many=True), 404: PROBLEM},
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="licenses_usage_reports_create",
+        summary="Report usage of the licensed data for a period",
+        description=(
+            "Checked against the license's permitted uses and caps: a breach is recorded on the "
+            "report (`status` `breach`, `breach_reasons`), both organizations and staff are told "
+            "and `usage_report.breach` is emitted. Metered licenses get `billable_minor`. "
+            "Periods are whole days, may not end in the future, must lie within the license's "
+            "term and may not overlap an earlier report. 409 when the license is not active."
+        ),
+        request=UsageReportInputSerializer,
+        responses={201: UsageReportSerializer, 400: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+    )
+    @idempotent
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="usage-reports",
+        pagination_class=UsageReportPagination,
+    )
+    def usage_reports(self, request, pk=None):
+        license = self.get_object()
+        if request.method == "GET":
+            reports = usage.usage_reports_of(
+                organization=request_organization(request), license=license
+            )
+            page = self.paginate_queryset(reports)
+            return self.get_paginated_response(UsageReportSerializer(page, many=True).data)
+        serializer = UsageReportInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = usage.file_usage_report(
+            actor=request.user,
+            organization=request_organization(request),
+            license=license,
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            **serializer.validated_data,
+        )
+        return Response(UsageReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
 
 class CertificateVerifyView(APIView):

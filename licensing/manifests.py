@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from licensing.models import LicenseOption
+from licensing.models import Delivery, License, LicenseManifest, LicenseOption
 from provenance.ledger import record_event
 from provenance.merkle import merkle_root
 from provenance.models import (
@@ -30,6 +30,7 @@ from provenance.signing import public_jwk, sign_payload
 logger = logging.getLogger(__name__)
 
 MANIFEST_TYPE = "wellspring.version-manifest"
+LICENSE_MANIFEST_TYPE = "wellspring.license-manifest"
 FORMAT_VERSION = 1
 
 
@@ -289,4 +290,157 @@ def versions_missing_manifests() -> list[str]:
         DatasetVersion.objects.filter(
             status=DatasetVersion.Status.APPROVED, manifest__isnull=True
         ).values_list("pk", flat=True)
+    )
+
+
+# --- Manifests of licenses: the bytes as delivered to one buyer ---------------------------
+
+
+class DeliveriesIncomplete(Exception):
+    """Some files of the licensed version have not been fingerprinted for the license yet."""
+
+
+def delivered_file_entries(license: License) -> list[dict]:
+    """The license's delivered files as its manifest lists them, sorted by path.
+
+    Size and SHA-256 are those of the fingerprinted bytes the buyer downloads, not the
+    creator's originals. Raises DeliveriesIncomplete while a file is still undelivered.
+    """
+    expected = DataFile.objects.filter(version_id=license.version_id).count()
+    rows = list(
+        Delivery.objects.filter(license=license)
+        .order_by("data_file__path")
+        .values_list(
+            "data_file__path",
+            "size_bytes",
+            "data_file__media_type",
+            "sha256",
+            "data_file__record_count",
+            "fingerprint_method",
+        )
+    )
+    if len(rows) != expected:
+        raise DeliveriesIncomplete(f"{len(rows)} of {expected} files delivered")
+    return [
+        {
+            "path": path,
+            "size": size,
+            "media_type": media_type,
+            "sha256": sha256,
+            "records": records,
+            "fingerprint": method,
+        }
+        for path, size, media_type, sha256, records, method in rows
+    ]
+
+
+def odrl_policy_of(license: License) -> dict | None:
+    """The license's ODRL policy, when the ODRL export is available (licensing.odrl)."""
+    try:
+        from licensing import odrl
+    except ImportError:
+        return None
+    build = getattr(odrl, "license_policy", None)
+    return build(license) if build else None
+
+
+def license_manifest_payload(license: License, *, now: datetime) -> dict:
+    """The unsigned payload of a license's manifest. Raises DeliveriesIncomplete."""
+    version = license.version
+    dataset = version.dataset
+    files = delivered_file_entries(license)
+    payload = {
+        "type": LICENSE_MANIFEST_TYPE,
+        "format_version": FORMAT_VERSION,
+        "issuer": {"name": settings.PLATFORM_NAME, "url": settings.SITE_URL},
+        "kid": public_jwk()["kid"],
+        "issued_at": now.isoformat(),
+        "license": {
+            "id": license.pk,
+            "licensee": {
+                "organization": license.organization.slug,
+                "name": license.organization.name,
+            },
+            "starts_at": license.starts_at.isoformat(),
+            "ends_at": _date(license.ends_at),
+        },
+        "dataset": {
+            "id": dataset.pk,
+            "slug": dataset.slug,
+            "title": dataset.title,
+            "modality": dataset.modality,
+            "languages": list(dataset.languages),
+            "licensor": {
+                "organization": dataset.organization.slug,
+                "name": dataset.organization.name,
+            },
+        },
+        "dataset_version": {
+            "id": version.pk,
+            "number": version.number,
+            "approved_at": _date(version.approved_at),
+            "merkle_root": version.merkle_root,
+        },
+        "file_count": len(files),
+        "total_bytes": sum(item["size"] for item in files),
+        "merkle_root": merkle_root((item["path"], item["sha256"]) for item in files),
+        "files": files,
+        "provenance": declaration_entry(version),
+        "terms": license.terms,
+        "terms_sha256": license.terms_sha256,
+    }
+    policy = odrl_policy_of(license)
+    if policy is not None:
+        payload["odrl"] = policy
+    return payload
+
+
+def build_license_manifest(*, license_id: str, now: datetime | None = None) -> LicenseManifest:
+    """Sign and store the manifest of what was delivered to a license; once per license.
+
+    Returns the existing manifest when there is one. Raises DeliveriesIncomplete while files
+    are still being fingerprinted, License.DoesNotExist for an unknown id. A concurrent build
+    loses on the one-per-license constraint and returns the winner's. Writes
+    `license.manifest_issued` with the payload's SHA-256.
+    """
+    now = now or timezone.now()
+    existing = LicenseManifest.objects.filter(license_id=license_id).first()
+    if existing is not None:
+        return existing
+    license = License.objects.select_related("organization", "version__dataset__organization").get(
+        pk=license_id
+    )
+    envelope = sign_payload(license_manifest_payload(license, now=now))
+    payload_sha256 = hashlib.sha256(canonical_json(envelope["payload"])).hexdigest()
+    try:
+        with transaction.atomic():
+            manifest = LicenseManifest.objects.create(
+                license=license, envelope=envelope, payload_sha256=payload_sha256, issued_at=now
+            )
+            record_event(
+                action="license.manifest_issued",
+                subject_type="license",
+                subject_id=license.pk,
+                organization=license.organization,
+                payload={
+                    "manifest": manifest.pk,
+                    "payload_sha256": payload_sha256,
+                    "merkle_root": envelope["payload"]["merkle_root"],
+                    "kid": envelope["kid"],
+                },
+                now=now,
+            )
+    except IntegrityError:
+        logger.info("manifest of %s was built concurrently", license_id)
+        return LicenseManifest.objects.get(license_id=license_id)
+    return manifest
+
+
+def licenses_missing_manifests() -> list[str]:
+    """Ids of licenses whose deliveries exist but that have no manifest yet (the sweep's list)."""
+    return list(
+        License.objects.filter(manifest__isnull=True, deliveries__isnull=False)
+        .exclude(status=License.Status.REVOKED)
+        .values_list("pk", flat=True)
+        .distinct()
     )

@@ -221,6 +221,13 @@ class License(models.Model):
     def is_flagged(self) -> bool:
         return self.flagged_at is not None
 
+    @property
+    def agreed_terms(self) -> dict:
+        """The structured terms (an agreement's frozen document nests them under "terms")."""
+        if "permitted_uses" not in self.terms and isinstance(self.terms.get("terms"), dict):
+            return self.terms["terms"]
+        return self.terms
+
 
 class Certificate(models.Model):
     """The platform's signed statement that a license exists, in the shared signed envelope."""
@@ -260,6 +267,26 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_file.path} for {self.license_id}"
+
+
+class LicenseManifest(models.Model):
+    """The signed manifest of the bytes as delivered to one license, in the shared envelope.
+
+    Built once per license by a task when its deliveries are complete (delivered bytes never
+    change); `payload_sha256` is what the ledger entry of its issue records.
+    """
+
+    id = PublicIdField(prefix="lman")
+    license = models.OneToOneField(License, on_delete=models.PROTECT, related_name="manifest")
+    envelope = models.JSONField(help_text='{"payload", "kid", "signature"}')
+    payload_sha256 = models.CharField(max_length=64)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-issued_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Manifest {self.pk} of {self.license_id}"
 
 
 class Download(models.Model):
@@ -579,3 +606,98 @@ class RoyaltyLine(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableRecord("A line of an issued royalty statement cannot be deleted.")
+
+
+# --- Usage reports ----------------------------------------------------------------------
+
+
+class UsageReport(models.Model):
+    """What a buyer reports it did with licensed data in one period, checked against the terms.
+
+    Immutable once filed: a correction is a new report for a later period (periods of one
+    license never overlap). `billable_minor` is what a metered license bills for this report.
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok", "Within the terms"
+        BREACH = "breach", "Breach of the terms"
+
+    id = PublicIdField(prefix="urp")
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="usage_reports")
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="usage_reports",
+        help_text="The reporting (licensee) organization.",
+    )
+    period_start_on = models.DateField()
+    period_end_on = models.DateField(help_text="Inclusive.")
+    purpose = models.CharField(max_length=16, choices=Use.choices)
+    models_trained = models.JSONField(
+        default=list, blank=True, help_text="Names of the models trained or fine-tuned."
+    )
+    records_used = models.PositiveBigIntegerField(default=0)
+    tokens_used = models.PositiveBigIntegerField(default=0)
+    seats = models.PositiveIntegerField(default=0, help_text="Deployments or seats in use.")
+    note = models.TextField(blank=True, max_length=2000)
+    reported_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_reports"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_reports",
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OK)
+    breach_reasons = models.JSONField(
+        default=list, blank=True, help_text='[{"code", "message"}] when the status is breach.'
+    )
+    billable_minor = models.PositiveBigIntegerField(
+        default=0, help_text="Metered charge for this report, in minor units of `currency`."
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(period_end_on__gte=models.F("period_start_on")),
+                name="licensing_usagereport_period_order",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["license", "created_at", "id"], name="licensing_usage_lic_created"
+            ),
+            models.Index(fields=["license", "period_end_on"], name="licensing_usage_lic_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Usage {self.pk} of {self.license_id} ({self.status})"
+
+    @property
+    def is_breach(self) -> bool:
+        return self.status == self.Status.BREACH
+
+
+class UsageReportReminder(models.Model):
+    """A missing report flagged once: one row per license and reporting period."""
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="usage_reminders")
+    period_start_on = models.DateField()
+    period_end_on = models.DateField()
+    flagged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-flagged_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "period_start_on"], name="licensing_usagereminder_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report due for {self.license_id} from {self.period_start_on}"

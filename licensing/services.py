@@ -5,6 +5,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -598,7 +599,12 @@ def build_deliveries(*, license: License, now: datetime | None = None) -> list[D
                 )
         except IntegrityError:
             pass  # a concurrent run delivered it first
-    return list(Delivery.objects.filter(license=license).select_related("data_file"))
+    deliveries = list(Delivery.objects.filter(license=license).select_related("data_file"))
+    # Every file delivered: sign the manifest of the bytes as delivered (licensing.manifests).
+    from licensing.tasks import build_license_manifest_task
+
+    transaction.on_commit(partial(build_license_manifest_task.delay, license_id=license.pk))
+    return deliveries
 
 
 def _chunks(stream, size: int = 1024 * 1024):

@@ -489,3 +489,34 @@ class CounterStatementForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         max_length=10_000,
     )
+
+
+class UsageReportForm(forms.Form):
+    """Shape only: the period and the terms are checked by `licensing.usage.file_usage_report`."""
+
+    period_start_on = forms.DateField(
+        label="Period from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    period_end_on = forms.DateField(
+        label="Period to (inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    purpose = forms.ChoiceField(label="Purpose", choices=Use.choices)
+    models_trained = forms.CharField(
+        label="Models trained or fine-tuned (one per line)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=20_000,
+    )
+    records_used = forms.IntegerField(label="Records used", min_value=0, initial=0)
+    tokens_used = forms.IntegerField(label="Tokens used", min_value=0, initial=0)
+    seats = forms.IntegerField(label="Deployments or seats", min_value=0, initial=0)
+    note = forms.CharField(
+        label="Note (optional)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=2000,
+    )
+
+    def clean_models_trained(self) -> list[str]:
+        text = self.cleaned_data.get("models_trained") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]

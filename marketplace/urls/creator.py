@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.views import checkout, creator, offers, royalties
+from marketplace.views import checkout, creator, offers, royalties, usage
 
 app_name = "creator"
 
@@ -29,6 +29,7 @@ urlpatterns = [
     path("payouts/", royalties.payouts, name="payouts"),
     path("payouts/connect/", royalties.payout_account_connect, name="payout-account-connect"),
     path("payouts/<str:payout_id>/retry/", royalties.payout_retry, name="payout-retry"),
+    path("sales/licenses/<str:license_id>/", usage.sold_license_usage, name="license-usage"),
     path("datasets/new/", creator.dataset_new, name="dataset-new"),
     path("datasets/<str:dataset_id>/", creator.dataset_detail, name="dataset"),
     path("datasets/<str:dataset_id>/edit/", creator.dataset_edit, name="dataset-edit"),

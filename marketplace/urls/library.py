@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.views import checkout, library, offers, royalties
+from marketplace.views import checkout, library, offers, royalties, usage
 
 app_name = "library"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("orders/<str:order_id>/invoice.pdf", checkout.order_invoice, name="order-invoice"),
     path("licenses/", checkout.licenses, name="licenses"),
     path("licenses/<str:license_id>/", checkout.license_detail, name="license"),
+    path("licenses/<str:license_id>/usage/", usage.report_usage, name="license-usage"),
     path(
         "licenses/<str:license_id>/certificate.<str:fmt>",
         checkout.license_certificate,

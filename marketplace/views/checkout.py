@@ -15,13 +15,14 @@ from accounts.decorators import organization_required, staff_required
 from accounts.errors import DomainError
 from licensing import delivery as delivering
 from licensing import selectors as licensing_selectors
+from licensing import usage
 from licensing.documents import certificate_pdf
 from licensing.models import LicenseOption
 from licensing.money import parse_major
 from licensing.services import verify_certificate
 from marketplace import selectors, services
 from marketplace.documents import invoice_pdf
-from marketplace.forms import CheckoutForm, RefundForm, VerifyForm
+from marketplace.forms import CheckoutForm, RefundForm, UsageReportForm, VerifyForm
 from marketplace.models import Order
 
 
@@ -146,7 +147,11 @@ def _own_license(request, license_id: str):
 
 @organization_required(side="buyer")
 def license_detail(request, license_id: str):
-    license = _own_license(request, license_id)
+    return license_page(request, _own_license(request, license_id))
+
+
+def license_page(request, license, *, usage_form=None, status: int = 200):
+    """The buyer's license page; the usage report view renders it again with its form's errors."""
     files = []
     archive_url = ""
     if license.is_active:
@@ -163,7 +168,13 @@ def license_detail(request, license_id: str):
             "archive_url": archive_url,
             "downloads": licensing_selectors.downloads_of(license=license)[:50],
             "link_seconds": settings.DOWNLOAD_LINK_SECONDS,
+            "usage_reports": usage.usage_reports_of(
+                organization=request.organization, license=license
+            ),
+            "usage_form": usage_form or UsageReportForm(),
+            "must_report": usage.has_reporting_obligation(license.agreed_terms),
         },
+        status=status,
     )
 
 

@@ -92,3 +92,15 @@ def test_seeded_versions_carry_quality_cards_with_their_flags(db):
     assert art.has_synthetic_signals
     assert art.figures["synthetic"]["evidence"]["examples"][0]["signal"] == "c2pa"
     assert "synthetic_mismatch" in [flag["code"] for flag in art.flags]
+
+
+def test_seed_demo_gives_the_demo_license_one_usage_report(db, client):
+    from licensing.models import UsageReport
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    report = UsageReport.objects.get(license__organization__slug="demo-lab")
+    assert report.status == "ok" and report.records_used > 0
+    client.login(username="buyer@wellspring.test", password="wellspring-demo")
+    page = client.get(f"/library/licenses/{report.license_id}/").content.decode()
+    assert "demo-lab/tide-tales-1b" in page and "Within terms" in page

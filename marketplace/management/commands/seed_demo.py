@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -414,6 +414,7 @@ class Command(BaseCommand):
         )
         self._quality_reports()
         self._demo_license(organizations, users)
+        self._demo_usage_report(organizations, users)
         self._demo_notifications(users)
         self._demo_offer(organizations, users)
         self.stdout.write("Demo logins (password: wellspring-demo):")
@@ -580,3 +581,33 @@ class Command(BaseCommand):
         checkout.mark_invoice_paid(actor=users["reviewer@wellspring.test"], order=order)
         order = checkout.fulfil_order(order_id=order.pk)
         self.stdout.write(f"Demo license {order.license_id} of demo-lab ({order.status}).")
+
+    def _demo_usage_report(self, organizations, users) -> None:
+        """demo-lab reports its first use of the demo license, within the terms. Skipped when
+        the license has a report (or does not exist)."""
+        from licensing import usage
+        from licensing.models import License
+
+        license = (
+            License.objects.filter(organization=organizations["demo-lab"], status="active")
+            .order_by("created_at", "id")
+            .first()
+        )
+        if license is None or license.usage_reports.exists():
+            return
+        now = timezone.now()
+        report = usage.file_usage_report(
+            actor=users["buyer@wellspring.test"],
+            organization=organizations["demo-lab"],
+            license=license,
+            period_start_on=license.starts_at.date(),
+            period_end_on=now.date(),
+            purpose=sorted(license.agreed_terms["permitted_uses"])[0],
+            models_trained=["demo-lab/tide-tales-1b"],
+            records_used=license.version.files.aggregate(total=Sum("record_count"))["total"] or 0,
+            tokens_used=48_000,
+            seats=1,
+            note="First evaluation run on the full set.",
+            now=now,
+        )
+        self.stdout.write(f"Demo usage report {report.pk} on {license.pk} ({report.status}).")

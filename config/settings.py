@@ -420,6 +420,8 @@ SPECTACULAR_SETTINGS = {
         # Webhooks (issue 9)
         "WebhookDeliveryStatusEnum": "accounts.models.WebhookDelivery.Status",
         "WebhookEndpointStatusEnum": ["enabled", "disabled", "failing"],
+        # Usage reports (issue 8): a report's purpose is one of the permitted uses.
+        "PermittedUsesEnum": "licensing.models.Use",
     },
 }
 API_PAGE_SIZE_MAX = 100

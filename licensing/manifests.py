@@ -340,7 +340,7 @@ def odrl_policy_of(license: License) -> dict | None:
         from licensing import odrl
     except ImportError:
         return None
-    build = getattr(odrl, "license_policy", None)
+    build = getattr(odrl, "odrl_for_license", None)
     return build(license) if build else None
 
 

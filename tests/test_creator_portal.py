@@ -281,7 +281,7 @@ def other_orgs_objects(cast, make_listing):
         content=SimpleUploadedFile("x.zip", zip_bytes({"a.txt": b"a"})),
     )
     upload = create_upload(actor=cast.outsider, version=version, path="big.bin", size_bytes=10)
-    from licensing.services import open_offer
+    from licensing.services import grant_license, open_offer
 
     offer = open_offer(
         actor=cast.buyer,
@@ -321,6 +321,12 @@ def other_orgs_objects(cast, make_listing):
         "evidence_id": evidence.pk,
         "archive_id": archive.pk,
         "upload_id": upload.pk,
+        "license_id": grant_license(
+            organization=cast.buyer_org,
+            version=listing.version,
+            terms={"permitted_uses": ["training"]},
+            source="test:theirs",
+        ).pk,
         "claim_id": RightsClaim.objects.create(
             dataset=dataset,
             claimant_name="Claimant",

@@ -2,6 +2,7 @@
 against the license's caps and permitted uses, metered licenses are billed from reports, and
 other organizations' licenses answer 404."""
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -329,3 +330,49 @@ def test_an_agreement_license_is_checked_against_its_nested_terms(cast, make_lis
         "purpose_not_permitted",
         "seat_cap_exceeded",
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reports_for_one_period_file_exactly_one(cast, make_listing, on_postgres):
+    from django.db import connection
+
+    from tests.helpers import require
+
+    require(on_postgres, "row locks need PostgreSQL")
+    license = grant(cast, make_listing, price_model="metered", price_minor=9)
+    attempts = 8
+    barrier = threading.Barrier(attempts)
+    filed, refused, failed = [], [], []
+
+    def report():
+        try:
+            barrier.wait()
+            filed.append(
+                usage.file_usage_report(
+                    actor=cast.buyer,
+                    organization=cast.buyer_org,
+                    license=license,
+                    period_start_on=date(2026, 2, 1),
+                    period_end_on=date(2026, 2, 28),
+                    purpose="training",
+                    records_used=1000,
+                    now=NOW,
+                )
+            )
+        except usage.InvalidInput as error:
+            refused.append(error)
+        except Exception as error:
+            failed.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    assert len(filed) == 1 and len(refused) == attempts - 1
+    assert all("period_start_on" in error.errors for error in refused)
+    assert UsageReport.objects.get().billable_minor == 9

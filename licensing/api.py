@@ -118,10 +118,18 @@ class UsageReportInputSerializer(serializers.Serializer):
         max_length=usage.MAX_MODELS,
         help_text="Names of the models trained or fine-tuned on the data in the period.",
     )
-    records_used = serializers.IntegerField(min_value=0, required=False, default=0)
-    tokens_used = serializers.IntegerField(min_value=0, required=False, default=0)
+    records_used = serializers.IntegerField(
+        min_value=0, max_value=usage.MAX_COUNT, required=False, default=0
+    )
+    tokens_used = serializers.IntegerField(
+        min_value=0, max_value=usage.MAX_COUNT, required=False, default=0
+    )
     seats = serializers.IntegerField(
-        min_value=0, required=False, default=0, help_text="Deployments or seats in use."
+        min_value=0,
+        max_value=usage.MAX_SEATS,
+        required=False,
+        default=0,
+        help_text="Deployments or seats in use.",
     )
     note = serializers.CharField(
         required=False, allow_blank=True, max_length=usage.MAX_NOTE, default=""

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 MAX_MODELS = 100
 MAX_MODEL_NAME = 200
 MAX_NOTE = 2000
+# Upper bounds that keep counts far inside the database's integer columns.
+MAX_COUNT = 10**15
+MAX_SEATS = 10**6
 # Metered prices are per this many units (records) used.
 METERED_UNIT = 1000
 
@@ -203,13 +206,13 @@ def file_usage_report(
         errors["models_trained"] = [f"Report at most {MAX_MODELS} models at once."]
     elif any(len(name) > MAX_MODEL_NAME for name in models_trained):
         errors["models_trained"] = [f"A model name has at most {MAX_MODEL_NAME} characters."]
-    for name, value in (
-        ("records_used", records_used),
-        ("tokens_used", tokens_used),
-        ("seats", seats),
+    for name, value, most in (
+        ("records_used", records_used, MAX_COUNT),
+        ("tokens_used", tokens_used, MAX_COUNT),
+        ("seats", seats, MAX_SEATS),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            errors[name] = ["Must be a whole number, zero or more."]
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= most:
+            errors[name] = [f"Must be a whole number from 0 to {most}."]
     if len(note) > MAX_NOTE:
         errors["note"] = [f"At most {MAX_NOTE} characters."]
     with transaction.atomic():

@@ -507,9 +507,13 @@ class UsageReportForm(forms.Form):
         required=False,
         max_length=20_000,
     )
-    records_used = forms.IntegerField(label="Records used", min_value=0, initial=0)
-    tokens_used = forms.IntegerField(label="Tokens used", min_value=0, initial=0)
-    seats = forms.IntegerField(label="Deployments or seats", min_value=0, initial=0)
+    records_used = forms.IntegerField(
+        label="Records used", min_value=0, max_value=10**15, initial=0
+    )
+    tokens_used = forms.IntegerField(label="Tokens used", min_value=0, max_value=10**15, initial=0)
+    seats = forms.IntegerField(
+        label="Deployments or seats", min_value=0, max_value=10**6, initial=0
+    )
     note = forms.CharField(
         label="Note (optional)",
         widget=forms.Textarea(attrs={"rows": 2}),

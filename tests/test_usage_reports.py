@@ -177,6 +177,8 @@ def test_the_model_cap_counts_models_across_reports(cast, license):
         ({"period_start_on": "2026-01-01", "period_end_on": "2026-01-05"}, "period_start_on"),
         ({"purpose": "resale"}, "purpose"),
         ({"records_used": -1}, "records_used"),
+        ({"tokens_used": 10**30}, "tokens_used"),
+        ({"seats": 2**40}, "seats"),
         ({"seats": "many"}, "seats"),
         ({"models_trained": "tide"}, "models_trained"),
         ({"period_start_on": "yesterday"}, "period_start_on"),

@@ -173,3 +173,14 @@ def test_the_creators_original_files_do_not_pass_as_the_buyers_delivery(download
     result = run_verifier(manifest, directory, keys)
     assert result.returncode == 1
     assert "ALTERED data/records.jsonl" in result.stdout
+
+
+def test_the_license_page_links_the_manifest_and_the_session_reads_it(client, cast, license):
+    client.force_login(cast.buyer)
+    page = client.get(f"/library/licenses/{license.pk}/").content.decode()
+    assert f'href="/api/v1/licenses/{license.pk}/manifest/"' in page
+    response = client.get(f"/api/v1/licenses/{license.pk}/manifest/")
+    assert response.status_code == 200
+    assert response.json() == LicenseManifest.objects.get(license=license).envelope
+    client.force_login(cast.outsider)
+    assert client.get(f"/api/v1/licenses/{license.pk}/manifest/").status_code == 404

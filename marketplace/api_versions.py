@@ -127,14 +127,16 @@ class VersionQualityView(APIView):
         "and heuristics kept apart), personal data and overlap with the catalog, each with "
         "its method. Its creator reads it at any stage; buyers and anyone else read it for an "
         "approved version that a published listing shows or that they license (others get "
-        "404). 404 until the version was first measured.",
+        "404), without the reviewer's flags and the redacted personal-data examples, which "
+        "only the creator and reviewers see. 404 until the version was first measured.",
         responses={200: QualityReportSerializer, 404: PROBLEM},
     )
     def get(self, request, id: str):
         version = self._own_version(request, id)
         if version is None and request.user.is_authenticated and request.user.is_staff:
             version = DatasetVersion.objects.filter(pk=id).first()
-        if version is None:
+        public = version is None
+        if public:
             version = selectors.documented_version(
                 viewer=request.user, organization=request_organization(request), version_id=id
             )
@@ -143,7 +145,7 @@ class VersionQualityView(APIView):
         report = provenance_selectors.quality_report_of(version=version)
         if report is None:
             raise Http404("This version was not measured yet.")
-        return Response(QualityReportSerializer(report).data)
+        return Response(QualityReportSerializer(report, context={"public": public}).data)
 
     @extend_schema(
         operation_id="versions_quality_create",

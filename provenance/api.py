@@ -151,6 +151,10 @@ class VersionSerializer(serializers.ModelSerializer):
 
 
 class QualityReportSerializer(serializers.ModelSerializer):
+    """A quality report. With `public=True` in the context (a reader who is neither the
+    creator nor a reviewer), the reviewer's flags and the redacted personal-data examples are
+    left out, as on the public dataset page."""
+
     version_id = serializers.CharField(read_only=True)
     percent = serializers.IntegerField(read_only=True)
     figures = serializers.JSONField(
@@ -184,6 +188,13 @@ class QualityReportSerializer(serializers.ModelSerializer):
             "figures",
             "finished_at",
         ]
+
+    def to_representation(self, report):
+        data = super().to_representation(report)
+        if self.context.get("public"):
+            data["flags"] = []
+            data["figures"] = report.public_figures()
+        return data
 
 
 class DataFileSerializer(serializers.ModelSerializer):

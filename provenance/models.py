@@ -737,6 +737,21 @@ class QualityReport(models.Model):
             return min(self.files_done * 100 // self.files_total, 99)
         return 0
 
+    def public_figures(self) -> dict:
+        """The figures without the redacted personal-data examples and their locations, which
+        only the creator and reviewers see; the counts stay."""
+        figures = dict(self.figures or {})
+        personal = figures.get("personal_data")
+        if isinstance(personal, dict) and isinstance(personal.get("kinds"), dict):
+            figures["personal_data"] = {
+                **personal,
+                "kinds": {
+                    kind: {key: value for key, value in entry.items() if key != "examples"}
+                    for kind, entry in personal["kinds"].items()
+                },
+            }
+        return figures
+
     def is_stale(self, now, stale_seconds: int) -> bool:
         last = self.heartbeat_at or self.queued_at
         return last is None or (now - last).total_seconds() > stale_seconds

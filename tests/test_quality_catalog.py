@@ -213,6 +213,31 @@ def test_buyers_read_the_report_of_an_approved_listed_version(
     assert report.state == "done"
 
 
+def test_buyers_see_personal_data_counts_but_not_the_redacted_examples_or_flags(
+    cast, api_client, key_for, make_listing
+):
+    texts = ["Write to jane.doe@example.com today.", "Card 4111 1111 1111 1111 on file."]
+    listing = make_listing("Contacts", files={"people.jsonl": assets.jsonl(texts)})
+    quality.measure_quality(version_id=listing.version.pk)
+    url = f"/api/v1/versions/{listing.version.pk}/quality/"
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.buyer_org)}")
+    public = api_client.get(url).json()
+    kinds = public["figures"]["personal_data"]["kinds"]
+    assert public["personal_data_hits"] == 2
+    assert kinds["email"]["count"] == 1 and kinds["payment_card"]["count"] == 1
+    assert all("examples" not in entry for entry in kinds.values())
+    assert "people.jsonl#" not in json.dumps(public["figures"]["personal_data"])
+    assert public["flags"] == []
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.creator_org)}")
+    own = api_client.get(url).json()
+    assert own["figures"]["personal_data"]["kinds"]["email"]["examples"][0]["redacted"] == (
+        "j***@example.com"
+    )
+    assert "personal_data" in [flag["code"] for flag in own["flags"]]
+
+
 def test_other_organizations_get_404_on_the_report_of_an_unapproved_version(
     cast, api_client, key_for, make_listing
 ):

@@ -1,0 +1,304 @@
+"""Training-content summaries: a buyer organization's licenses laid out after the EU AI Act's
+public summary template, every figure traced to a license, its ledger entries, its manifest and
+its terms; as HTML in the portal, PDF and signed JSON, and through the API."""
+
+import io
+import json
+from datetime import date, datetime, timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from pypdf import PdfReader
+
+from licensing import services, summaries
+from licensing.models import License, LicenseManifest
+from provenance import services as provenance
+from provenance.models import LedgerEntry, LedgerHead
+from provenance.signing import verify_envelope
+
+TALES = {
+    "data/tales.jsonl": b'{"text": "one"}\n{"text": "two"}\n{"text": "three"}\n',
+    "data/more.jsonl": b'{"text": "four"}\n',
+}
+COUNTS = {"data/counts.csv": b"day,count\n1,10\n2,12\n3,9\n4,15\n5,11\n"}
+
+
+def approved_version(cast, title, files, *, modality="text", languages=("en",), **declared):
+    """A creator's dataset, ingested and approved with a full provenance declaration."""
+    dataset = provenance.create_dataset(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        title=title,
+        modality=modality,
+        summary=f"{title} for tests.",
+        languages=list(languages),
+    )
+    version = dataset.versions.get()
+    for path, content in files.items():
+        provenance.add_file(
+            actor=cast.creator, version=version, path=path, content=ContentFile(content)
+        )
+    provenance.update_declaration(
+        actor=cast.creator,
+        version=version,
+        changes={
+            "source_description": "Written by our members.",
+            "collection_method": "Typed by hand.",
+            "consent_basis": "explicit_consent",
+            "rights_holder": "The Creators' members",
+            "opt_out_status": "not_applicable",
+            **declared,
+        },
+    )
+    provenance.ingest_version(version_id=version.pk)
+    version = provenance.submit_version(actor=cast.creator, version=version)
+    return provenance.approve_version(actor=cast.reviewer, version=version, reason="Checked.")
+
+
+def grant(organization, version, source, uses=("training",)):
+    return services.grant_license(
+        organization=organization,
+        version=version,
+        terms={"permitted_uses": list(uses), "price_minor": 1000, "currency": "USD"},
+        source=source,
+    )
+
+
+@pytest.fixture
+def tales(cast):
+    return approved_version(
+        cast,
+        "Coastal tales",
+        TALES,
+        collection_started_on=date(2024, 1, 1),
+        collection_ended_on=date(2024, 6, 30),
+        opt_out_status="honoured",
+        opt_out_notes="Two contributors reserved their stories; those were left out.",
+    )
+
+
+@pytest.fixture
+def counts(cast):
+    return approved_version(
+        cast,
+        "Harbour counts",
+        COUNTS,
+        modality="tabular",
+        languages=(),
+        collection_started_on=date(2023, 3, 1),
+        collection_ended_on=date(2025, 2, 28),
+    )
+
+
+@pytest.fixture
+def licenses(cast, tales, counts, django_capture_on_commit_callbacks):
+    """Two licenses of the buyer, delivered, with certificates and license manifests."""
+    granted = [
+        grant(cast.buyer_org, tales, "test:tales"),
+        grant(cast.buyer_org, counts, "test:counts"),
+    ]
+    for license in granted:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.issue_certificate(license=license)
+            services.build_deliveries(license=license)
+    return granted
+
+
+def rows_of(payload) -> dict:
+    return {
+        row["license"]: row
+        for group in payload["data_sources"]["commercially_licensed"]
+        for row in group["licenses"]
+    }
+
+
+# --- The summary ----------------------------------------------------------------------------
+
+
+def test_every_row_traces_to_its_license_ledger_entry_manifest_and_terms(cast, licenses):
+    payload = summaries.training_summary(organization=cast.buyer_org, model_name="tide-1b")
+    assert payload["type"] == "wellspring.training-summary"
+    assert payload["general_information"]["provider"] == {
+        "organization": "buyers",
+        "name": "Buyers",
+    }
+    assert payload["general_information"]["models"] == ["tide-1b"]
+    rows = rows_of(payload)
+    assert set(rows) == {license.pk for license in licenses}
+    for license in licenses:
+        row = rows[license.pk]
+        entry = LedgerEntry.objects.get(action="license.granted", subject_id=license.pk)
+        assert row["trace"]["granted"]["seq"] == entry.seq
+        assert row["trace"]["granted"]["entry_hash"] == entry.entry_hash
+        manifest = LicenseManifest.objects.get(license=license)
+        assert row["trace"]["license_manifest"] == {
+            "id": manifest.pk,
+            "payload_sha256": manifest.payload_sha256,
+        }
+        assert row["trace"]["certificate"] == license.certificate.pk
+        assert row["terms_sha256"] == license.terms_sha256
+        assert row["version"]["merkle_root"] == license.version.merkle_root
+        assert row["status"] == "active"
+    head = LedgerHead.objects.get()
+    assert payload["ledger_head"] == {"seq": head.seq, "entry_hash": head.entry_hash}
+
+
+def test_sizes_and_counts_add_up_across_licenses(cast, licenses, tales, counts):
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    totals = payload["general_information"]["totals"]
+    assert totals["licenses"] == 2
+    assert totals["dataset_versions"] == 2
+    assert totals["licensors"] == 1
+    assert totals["files"] == 3 == tales.file_count + counts.file_count
+    assert totals["bytes"] == sum(len(content) for content in {**TALES, **COUNTS}.values())
+    assert totals["records"] == 4 + 5 == tales.total_records + counts.total_records
+    modalities = {item["modality"]: item for item in payload["general_information"]["modalities"]}
+    assert (modalities["text"]["files"], modalities["text"]["records"]) == (2, 4)
+    assert modalities["text"]["bytes"] == sum(len(content) for content in TALES.values())
+    assert (modalities["tabular"]["files"], modalities["tabular"]["records"]) == (1, 5)
+    assert sum(item["bytes"] for item in modalities.values()) == totals["bytes"]
+    (group,) = payload["data_sources"]["commercially_licensed"]
+    assert group["licensor"] == {"organization": "creators", "name": "Creators"}
+    assert group["totals"] == {key: value for key, value in totals.items() if key != "licensors"}
+    assert payload["general_information"]["languages"] == ["en"]
+    assert payload["general_information"]["collection_period"] == {
+        "earliest_started_on": "2023-03-01",
+        "latest_ended_on": "2025-02-28",
+    }
+
+
+def test_a_version_licensed_twice_counts_once_in_the_sizes(cast, tales):
+    first = grant(cast.buyer_org, tales, "test:first")
+    second = grant(cast.buyer_org, tales, "test:second")
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    totals = payload["general_information"]["totals"]
+    assert totals["licenses"] == 2
+    assert totals["dataset_versions"] == 1
+    assert (totals["files"], totals["records"]) == (tales.file_count, tales.total_records)
+    assert set(rows_of(payload)) == {first.pk, second.pk}
+
+
+def test_the_declarations_say_how_rights_reservations_were_respected(cast, licenses, tales):
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    row = rows_of(payload)[licenses[0].pk]
+    assert row["opt_out"]["status"] == "honoured"
+    assert row["opt_out"]["notes"].startswith("Two contributors reserved")
+    assert row["consent_basis"] == "explicit_consent"
+    assert row["rights_holder"] == "The Creators' members"
+    assert row["collection_period"] == {"started_on": "2024-01-01", "ended_on": "2024-06-30"}
+    assert row["authorship"] == "human" and row["synthetic_share_bps"] == 0
+    assert row["version"]["review"] == tales.reviews.get(decision="approved").pk
+    counts = payload["data_processing"]["rights_reservations"]["opt_out_status_counts"]
+    assert counts["honoured"] == 1 and counts["not_applicable"] == 1
+    assert (
+        "Article 4(3) of Directive (EU) 2019/790"
+        in (payload["data_processing"]["rights_reservations"]["statement"])
+    )
+
+
+def test_a_revoked_license_is_marked_and_named_for_attention(cast, licenses):
+    revoked = services.change_license_status(
+        license=licenses[1], status="revoked", reason="Refunded in full."
+    )
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    row = rows_of(payload)[revoked.pk]
+    assert row["status"] == "revoked"
+    entry = LedgerEntry.objects.get(action="license.revoked", subject_id=revoked.pk)
+    assert row["trace"]["status"]["seq"] == entry.seq
+    assert row["status_since"] == entry.created_at.isoformat()
+    (note,) = [
+        note for note in payload["data_processing"]["attention"] if note["license"] == revoked.pk
+    ]
+    assert note["code"] == "revoked"
+    assert "Refunded in full." in note["message"]
+    assert payload["general_information"]["licenses_by_status"]["revoked"] == 1
+    assert payload["general_information"]["licenses_by_status"]["active"] == 1
+    assert rows_of(payload)[licenses[0].pk]["attention"] == []
+
+
+def test_a_license_that_does_not_permit_training_is_named_for_attention(cast, tales):
+    license = grant(cast.buyer_org, tales, "test:eval", uses=("evaluation",))
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    assert rows_of(payload)[license.pk]["terms"]["permits_training"] is False
+    assert [note["code"] for note in payload["data_processing"]["attention"]] == [
+        "training_not_permitted"
+    ]
+
+
+def test_a_chosen_set_summarizes_only_those_licenses(cast, licenses):
+    payload = summaries.training_summary(organization=cast.buyer_org, license_ids=[licenses[1].pk])
+    assert payload["selection"] == {"mode": "chosen", "licenses": [licenses[1].pk]}
+    assert set(rows_of(payload)) == {licenses[1].pk}
+    assert payload["general_information"]["totals"]["files"] == 1
+
+
+def test_another_organizations_license_cannot_be_included(cast, licenses, counts):
+    theirs = grant(cast.outsider_org, counts, "test:outsider")
+    with pytest.raises(summaries.UnknownLicenses) as raised:
+        summaries.training_summary(
+            organization=cast.buyer_org, license_ids=[licenses[0].pk, theirs.pk, "lic_nope"]
+        )
+    assert theirs.pk in raised.value.message and "lic_nope" in raised.value.message
+    assert licenses[0].pk not in raised.value.message
+    assert raised.value.errors["licenses"] == [
+        f"{theirs.pk}: not a license of your organization.",
+        "lic_nope: not a license of your organization.",
+    ]
+    # And the buyer's summary of all never shows another organization's license.
+    assert theirs.pk not in rows_of(summaries.training_summary(organization=cast.buyer_org))
+
+
+def test_statuses_are_read_from_the_ledger_as_of_the_summarys_entry(cast, licenses, counts):
+    before = summaries.training_summary(organization=cast.buyer_org)
+    services.change_license_status(license=licenses[0], status="revoked", reason="Claim.")
+    grant(cast.buyer_org, counts, "test:later")
+    again = summaries.training_summary(
+        organization=cast.buyer_org,
+        ledger_seq=before["ledger_head"]["seq"],
+        now=datetime.fromisoformat(before["generated_at"]),
+    )
+    assert again == before
+    now = summaries.training_summary(organization=cast.buyer_org)
+    assert rows_of(now)[licenses[0].pk]["status"] == "revoked"
+    assert now["general_information"]["totals"]["licenses"] == 3
+
+
+def test_the_json_is_signed_in_the_shared_envelope(cast, licenses):
+    envelope = summaries.signed_training_summary(organization=cast.buyer_org)
+    assert verify_envelope(envelope)
+    tampered = json.loads(json.dumps(envelope))
+    tampered["payload"]["general_information"]["totals"]["bytes"] += 1
+    assert not verify_envelope(tampered)
+
+
+def test_an_organization_without_licenses_gets_an_empty_summary(cast):
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    assert payload["general_information"]["totals"]["licenses"] == 0
+    assert payload["data_sources"]["commercially_licensed"] == []
+
+
+def test_a_model_name_longer_than_the_limit_is_refused(cast):
+    with pytest.raises(summaries.InvalidInput):
+        summaries.training_summary(organization=cast.buyer_org, model_name="m" * 201)
+
+
+def test_the_pdf_carries_the_dataset_titles_and_the_payload_hash(cast, licenses):
+    envelope = summaries.signed_training_summary(organization=cast.buyer_org, model_name="tide-1b")
+    pdf = summaries.training_summary_pdf(envelope)
+    assert pdf.startswith(b"%PDF")
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Coastal tales" in text and "Harbour counts" in text
+    assert summaries.payload_sha256(envelope["payload"]) in text
+    assert licenses[0].pk in text and "tide-1b" in text
+
+
+def test_the_license_status_codes_in_the_summary_match_the_models(cast, licenses):
+    services.change_license_status(license=licenses[0], status="suspended", reason="Claim.")
+    payload = summaries.training_summary(organization=cast.buyer_org)
+    assert set(payload["general_information"]["licenses_by_status"]) == set(License.Status.values)
+    assert (
+        rows_of(payload)[licenses[0].pk]["status"] == License.objects.get(pk=licenses[0].pk).status
+    )
+    assert payload["general_information"]["licenses_by_status"]["suspended"] == 1
+    assert timezone.now() - datetime.fromisoformat(payload["generated_at"]) < timedelta(minutes=1)

@@ -5,6 +5,7 @@ its terms; as HTML in the portal, PDF and signed JSON, and through the API."""
 import io
 import json
 from datetime import date, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.files.base import ContentFile
@@ -16,6 +17,7 @@ from licensing.models import License, LicenseManifest
 from provenance import services as provenance
 from provenance.models import LedgerEntry, LedgerHead
 from provenance.signing import verify_envelope
+from tests.factories import PASSWORD
 
 TALES = {
     "data/tales.jsonl": b'{"text": "one"}\n{"text": "two"}\n{"text": "three"}\n',
@@ -302,3 +304,134 @@ def test_the_license_status_codes_in_the_summary_match_the_models(cast, licenses
     )
     assert payload["general_information"]["licenses_by_status"]["suspended"] == 1
     assert timezone.now() - datetime.fromisoformat(payload["generated_at"]) < timedelta(minutes=1)
+
+
+# --- The portal -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def buyer_client(client, cast):
+    client.login(email="buyer@example.test", password=PASSWORD)
+    return client
+
+
+def generate(client, **params):
+    return client.get("/library/training-summary/", {"generate": "1", **params})
+
+
+def test_the_library_and_the_dashboard_link_the_summary(buyer_client):
+    for page in ("/library/", "/library/dashboard/"):
+        assert b'href="/library/training-summary/"' in buyer_client.get(page).content
+
+
+def test_the_page_offers_every_license_chosen_by_default(buyer_client, licenses):
+    response = buyer_client.get("/library/training-summary/")
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.fields["license"].initial == [license.pk for license in reversed(licenses)]
+    assert "summary" not in response.context
+
+
+def test_a_buyer_generates_the_summary_and_downloads_the_same_payload(buyer_client, licenses):
+    response = generate(buyer_client, license=[license.pk for license in licenses], model="tide-1b")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Coastal tales" in html and "Harbour counts" in html and "tide-1b" in html
+    sha256 = response.context["payload_sha256"]
+    assert sha256 in html
+    assert response.context["summary"]["selection"]["mode"] == "all"
+
+    document = buyer_client.get(response.context["json_url"])
+    assert document.status_code == 200
+    assert document["Content-Disposition"].startswith("attachment;")
+    envelope = json.loads(document.content)
+    assert verify_envelope(envelope)
+    assert summaries.payload_sha256(envelope["payload"]) == sha256
+    assert envelope["payload"] == response.context["summary"]
+
+    pdf = buyer_client.get(response.context["pdf_url"])
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert sha256 in text and "Coastal tales" in text
+
+
+def test_the_downloads_stay_those_of_the_generation_after_a_revocation(buyer_client, licenses):
+    response = generate(buyer_client, license=[licenses[0].pk])
+    services.change_license_status(license=licenses[0], status="revoked", reason="Refunded.")
+    envelope = json.loads(buyer_client.get(response.context["json_url"]).content)
+    assert envelope["payload"] == response.context["summary"]
+    assert rows_of(envelope["payload"])[licenses[0].pk]["status"] == "active"
+    assert (
+        rows_of(generate(buyer_client, license=[licenses[0].pk]).context["summary"])[
+            licenses[0].pk
+        ]["status"]
+        == "revoked"
+    )
+
+
+def test_choosing_no_license_asks_for_one(buyer_client, licenses):
+    response = generate(buyer_client, model="x")
+    assert response.status_code == 200
+    assert "Choose at least one license." in response.content.decode()
+    assert "summary" not in response.context
+
+
+def test_another_organizations_license_is_refused_by_the_page(buyer_client, cast, licenses, counts):
+    theirs = grant(cast.outsider_org, counts, "test:outsider")
+    response = generate(buyer_client, license=[licenses[0].pk, theirs.pk])
+    assert response.status_code == 200
+    assert f"{theirs.pk} is not a license of your organization." in response.content.decode()
+    assert "summary" not in response.context
+    download = buyer_client.get(
+        "/library/training-summary/summary.json", {"generate": "1", "license": [theirs.pk]}
+    )
+    assert download.status_code == 400
+    assert theirs.pk.encode() in download.content and b"Harbour" not in download.content
+
+
+def test_other_organizations_never_see_the_buyers_licenses(client, cast, licenses):
+    client.login(email="outsider@example.test", password=PASSWORD)
+    page = client.get("/library/training-summary/")
+    assert page.status_code == 200
+    assert all(license.pk not in page.content.decode() for license in licenses)
+    assert not page.context["has_licenses"]
+    response = generate(client, license=[licenses[0].pk])
+    assert "summary" not in response.context
+    assert "Coastal tales" not in response.content.decode()
+
+
+def test_a_pin_of_another_organization_or_tampered_with_is_refused(
+    client, buyer_client, cast, licenses, counts
+):
+    response = generate(buyer_client, license=[license.pk for license in licenses])
+    query = parse_qs(urlparse(response.context["json_url"]).query)
+    tampered = buyer_client.get(
+        "/library/training-summary/summary.json",
+        {**query, "pin": query["pin"][0][:-2] + "xx"},
+    )
+    assert tampered.status_code == 400
+    assert b"not valid" in tampered.content
+    # The outsider's own license, with the buyer's pin.
+    theirs = grant(cast.outsider_org, counts, "test:outsider")
+    client.login(email="outsider@example.test", password=PASSWORD)
+    stolen = client.get(
+        "/library/training-summary/summary.pdf",
+        {"generate": "1", "license": [theirs.pk], "pin": query["pin"][0]},
+    )
+    assert stolen.status_code == 400 and not stolen.content.startswith(b"%PDF")
+
+
+def test_an_unknown_format_is_a_400(buyer_client, licenses):
+    response = buyer_client.get(
+        "/library/training-summary/summary.xml", {"license": [licenses[0].pk]}
+    )
+    assert response.status_code == 400
+
+
+def test_creator_only_organizations_and_anonymous_visitors_get_no_summary(client, cast):
+    client.login(email="creator@example.test", password=PASSWORD)
+    assert client.get("/library/training-summary/").status_code == 404
+    assert client.get("/library/training-summary/summary.pdf").status_code == 404
+    client.logout()
+    response = client.get("/library/training-summary/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

@@ -435,3 +435,101 @@ def test_creator_only_organizations_and_anonymous_visitors_get_no_summary(client
     client.logout()
     response = client.get("/library/training-summary/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+# --- The API --------------------------------------------------------------------------------
+
+URL = "/api/v1/training-summary/"
+
+
+@pytest.fixture
+def buyer_api(api_client, cast, key_for):
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.buyer_org, ['licenses:read'])}"
+    )
+    return api_client
+
+
+def test_the_api_answers_the_signed_summary_of_all_licenses(buyer_api, licenses):
+    response = buyer_api.get(URL, {"model": "tide-1b"})
+    assert response.status_code == 200, response.content
+    envelope = response.json()
+    assert verify_envelope(envelope)
+    assert set(rows_of(envelope["payload"])) == {license.pk for license in licenses}
+    assert envelope["payload"]["general_information"]["models"] == ["tide-1b"]
+
+
+def test_the_api_summarizes_a_chosen_set_by_query_or_body(buyer_api, licenses):
+    by_query = buyer_api.get(URL, {"licenses": licenses[0].pk})
+    assert set(rows_of(by_query.json()["payload"])) == {licenses[0].pk}
+    by_body = buyer_api.post(URL, {"licenses": [licenses[1].pk], "model": "tide-2b"}, format="json")
+    assert by_body.status_code == 200, by_body.content
+    payload = by_body.json()["payload"]
+    assert set(rows_of(payload)) == {licenses[1].pk}
+    assert payload["selection"]["mode"] == "chosen"
+
+
+def test_another_organizations_license_in_the_set_gets_a_problem_naming_it(
+    buyer_api, cast, licenses, counts
+):
+    theirs = grant(cast.outsider_org, counts, "test:outsider")
+    for response in (
+        buyer_api.post(URL, {"licenses": [licenses[0].pk, theirs.pk]}, format="json"),
+        buyer_api.get(URL, {"licenses": f"{licenses[0].pk},{theirs.pk}"}),
+    ):
+        assert response.status_code == 400
+        assert response["Content-Type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["code"] == "unknown_licenses"
+        assert theirs.pk in problem["detail"]
+        assert problem["errors"]["licenses"] == [
+            f"{theirs.pk}: not a license of your organization."
+        ]
+        assert "payload" not in problem
+
+
+def test_the_outsiders_summary_has_only_its_own_licenses(
+    api_client, cast, key_for, licenses, counts
+):
+    theirs = grant(cast.outsider_org, counts, "test:outsider")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.outsider_org)}")
+    response = api_client.get(URL)
+    assert response.status_code == 200
+    assert set(rows_of(response.json()["payload"])) == {theirs.pk}
+
+
+def test_bad_input_to_the_api_gets_a_400_problem(buyer_api, licenses):
+    cases = [
+        buyer_api.post(URL, {"licenses": "lic_x"}, format="json"),
+        buyer_api.post(URL, {"licenses": [licenses[0].pk], "model": "m" * 201}, format="json"),
+        buyer_api.post(URL, {"licenses": [f"lic_{n}" for n in range(1001)]}, format="json"),
+        buyer_api.get(URL, {"model": "m" * 201}),
+        buyer_api.post(URL, b"not json", content_type="application/json"),
+    ]
+    for response in cases:
+        assert response.status_code == 400, response.content
+        assert response["Content-Type"].startswith("application/problem+json")
+
+
+def test_the_api_needs_a_key_with_licenses_read(api_client, cast, key_for, licenses):
+    assert api_client.get(URL).status_code == 401
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Api-Key {key_for(cast.buyer_org, ['catalog:read'])}"
+    )
+    response = api_client.get(URL)
+    assert response.status_code == 403
+    assert "licenses:read" in response.json()["detail"]
+
+
+def test_the_schema_documents_both_operations(client, db):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    item = schema["paths"][URL]
+    assert item["get"]["operationId"] == "training_summary_retrieve"
+    assert item["post"]["operationId"] == "training_summary_build"
+    for operation in (item["get"], item["post"]):
+        assert operation["summary"]
+        assert "400" in operation["responses"] and "200" in operation["responses"]
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok == {"$ref": "#/components/schemas/TrainingSummaryEnvelope"}
+    envelope = schema["components"]["schemas"]["TrainingSummaryEnvelope"]
+    assert envelope["properties"]["payload"] == {"$ref": "#/components/schemas/TrainingSummary"}

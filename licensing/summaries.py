@@ -199,7 +199,7 @@ def _selected_licenses(
     ones: a chosen id that is not one of them raises UnknownLicenses naming it.
     """
     licenses = License.objects.filter(organization=organization).select_related(
-        "version__dataset__organization", "version__declaration", "manifest", "certificate"
+        "version__dataset__organization", "manifest", "certificate"
     )
     if license_ids is not None:
         licenses = licenses.filter(pk__in=license_ids)
@@ -600,7 +600,16 @@ def _share(bps: int | None) -> str:
 
 
 def _period(period: dict, start: str = "started_on", end: str = "ended_on") -> str:
-    return f"{period.get(start) or 'not declared'} to {period.get(end) or 'not declared'}"
+    if not period.get(start) and not period.get(end):
+        return "not declared"
+    return f"{period.get(start) or '?'} to {period.get(end) or '?'}"
+
+
+def _count(number: int | None, noun: str) -> str:
+    """A count and its noun: 1 file, 3 files, unknown records."""
+    if number is None:
+        return f"unknown {noun}s"
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 class _SummaryPDF:
@@ -696,9 +705,10 @@ class _SummaryPDF:
         )
         self.field(
             "Overall",
-            f"{totals['licenses']:,} licenses of {totals['dataset_versions']:,} dataset versions "
-            f"from {totals['licensors']:,} licensors; {totals['files']:,} files, "
-            f"{_size(totals['bytes'])}, {totals['records']:,} records"
+            f"{_count(totals['licenses'], 'license')} of "
+            f"{_count(totals['dataset_versions'], 'dataset version')} from "
+            f"{_count(totals['licensors'], 'licensor')}; {_count(totals['files'], 'file')}, "
+            f"{_size(totals['bytes'])}, {_count(totals['records'], 'record')}"
             + (
                 f" ({totals['versions_without_record_count']} versions without a record count)"
                 if totals["versions_without_record_count"]
@@ -726,9 +736,10 @@ class _SummaryPDF:
             group_totals = group["totals"]
             self.heading(f"Licensor: {licensor['name']} ({licensor['organization']})", 10)
             self.paragraph(
-                f"{group_totals['licenses']} licenses, {group_totals['dataset_versions']} "
-                f"versions, {group_totals['files']:,} files, {_size(group_totals['bytes'])}, "
-                f"{group_totals['records']:,} records."
+                f"{_count(group_totals['licenses'], 'license')}, "
+                f"{_count(group_totals['dataset_versions'], 'version')}, "
+                f"{_count(group_totals['files'], 'file')}, {_size(group_totals['bytes'])}, "
+                f"{_count(group_totals['records'], 'record')}."
             )
             for row in group["licenses"]:
                 self._license(row)
@@ -781,8 +792,8 @@ class _SummaryPDF:
         self.field("License", f"{row['license']} ({row['status_label'].lower()})")
         self.field(
             "Content",
-            f"{row['dataset']['modality']}; {row['files']:,} files, {_size(row['bytes'])}, "
-            f"{_records(row['records'])} records; languages "
+            f"{row['dataset']['modality']}; {_count(row['files'], 'file')}, "
+            f"{_size(row['bytes'])}, {_count(row['records'], 'record')}; languages "
             f"{', '.join(row['dataset']['languages']) or 'none declared'}",
         )
         self.field("Collected", _period(row["collection_period"]))

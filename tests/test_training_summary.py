@@ -4,11 +4,16 @@ its terms; as HTML in the portal, PDF and signed JSON, and through the API."""
 
 import io
 import json
+import re
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pypdf import PdfReader
 
@@ -16,7 +21,7 @@ from licensing import services, summaries
 from licensing.models import License, LicenseManifest
 from provenance import services as provenance
 from provenance.models import LedgerEntry, LedgerHead
-from provenance.signing import verify_envelope
+from provenance.signing import jwks, verify_envelope
 from tests.factories import PASSWORD
 
 TALES = {
@@ -304,6 +309,33 @@ def test_the_license_status_codes_in_the_summary_match_the_models(cast, licenses
     )
     assert payload["general_information"]["licenses_by_status"]["suspended"] == 1
     assert timezone.now() - datetime.fromisoformat(payload["generated_at"]) < timedelta(minutes=1)
+
+
+def test_the_query_count_stays_flat_as_licenses_grow(
+    cast, tales, counts, django_assert_num_queries
+):
+    grant(cast.buyer_org, tales, "test:1")
+    with CaptureQueriesContext(connection) as one_license:
+        summaries.training_summary(organization=cast.buyer_org)
+    for number in range(2, 6):
+        grant(cast.buyer_org, counts if number % 2 else tales, f"test:{number}")
+    with django_assert_num_queries(len(one_license.captured_queries)):
+        payload = summaries.training_summary(organization=cast.buyer_org)
+    assert payload["general_information"]["totals"]["licenses"] == 5
+
+
+def test_the_documented_check_verifies_a_summary_and_refuses_a_changed_one(cast, licenses):
+    doc = Path(__file__).resolve().parent.parent / "docs" / "training-summary.md"
+    snippet = re.search(r"```python\n(.*?)```", doc.read_text(), re.S).group(1)
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 - our own documentation
+    envelope = summaries.signed_training_summary(organization=cast.buyer_org)
+    digest = namespace["check_summary"](envelope, jwks())
+    assert digest == summaries.payload_sha256(envelope["payload"])
+    changed = json.loads(json.dumps(envelope))
+    changed["payload"]["general_information"]["models"] = ["another-model"]
+    with pytest.raises(InvalidSignature):
+        namespace["check_summary"](changed, jwks())
 
 
 # --- The portal -----------------------------------------------------------------------------

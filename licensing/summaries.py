@@ -168,11 +168,18 @@ class _LicenseHistory:
     flag: LedgerEntry | None = None  # the last license.flagged, cleared by license.unflagged
 
 
-def _histories(license_ids: list[str], point: LedgerPoint) -> dict[str, _LicenseHistory]:
+def _histories(
+    *, organization: Organization, license_ids: list[str] | None, point: LedgerPoint
+) -> dict[str, _LicenseHistory]:
     histories: dict[str, _LicenseHistory] = defaultdict(_LicenseHistory)
+    # License entries name the licensee organization: a summary of all its licenses reads them
+    # by organization rather than by a list of every id, which can outgrow a query's limits.
     entries = LedgerEntry.objects.filter(
-        subject_type="license", subject_id__in=license_ids, seq__lte=point.seq
-    ).order_by("seq")
+        subject_type="license", organization=organization, seq__lte=point.seq
+    )
+    if license_ids is not None:
+        entries = entries.filter(subject_id__in=license_ids)
+    entries = entries.order_by("seq")
     for entry in entries.iterator(chunk_size=2000):
         history = histories[entry.subject_id]
         # Every license entry of licensing.services states the status after it; a manifest's
@@ -204,7 +211,7 @@ def _selected_licenses(
     if license_ids is not None:
         licenses = licenses.filter(pk__in=license_ids)
     licenses = list(licenses.order_by("pk"))
-    histories = _histories([license.pk for license in licenses], point)
+    histories = _histories(organization=organization, license_ids=license_ids, point=point)
     granted = [license for license in licenses if histories[license.pk].granted is not None]
     if license_ids is not None:
         found = {license.pk for license in granted}

@@ -4,7 +4,12 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import EventViewSet, WebhookEndpointViewSet
-from licensing.api import CertificateVerifyView, LicenseViewSet, OfferViewSet
+from licensing.api import (
+    CertificateVerifyView,
+    LicenseViewSet,
+    OfferViewSet,
+    TrainingSummaryView,
+)
 from marketplace.api import ListingViewSet, OrderViewSet
 from marketplace.api_versions import (
     VersionCroissantView,
@@ -59,4 +64,6 @@ urlpatterns = [
     path("versions/<str:id>/quality/", VersionQualityView.as_view(), name="version-quality"),
     *router.urls,
     path("certificates/verify/", CertificateVerifyView.as_view(), name="certificate-verify"),
+    # The buyer's training-content summary (issue 8): GET for all or a few, POST for long sets.
+    path("training-summary/", TrainingSummaryView.as_view(), name="training-summary"),
 ]

@@ -3,6 +3,7 @@
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -20,7 +21,7 @@ from accounts.idempotency import idempotent
 from accounts.models import ApiKey
 from accounts.rest import HasOrganization, HasScope, request_organization
 from licensing import delivery as delivering
-from licensing import manifests, selectors, services, usage
+from licensing import manifests, selectors, services, summaries, usage
 from licensing.models import Agreement, License, Offer, PriceModel, Proposal, UsageReport, Use
 from licensing.money import SUPPORTED_CURRENCIES
 from licensing.services import verify_certificate
@@ -627,3 +628,317 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             actor=request.user, organization=self.organization, offer=offer, reason=data["reason"]
         )
         return self._thread(offer)
+
+
+# --- Training-content summary (issue 8) -------------------------------------------------
+# Output serializers document the payload of licensing.summaries (docs/training-summary.md);
+# the view answers the signed envelope as built, so the bytes match the signature.
+
+
+class SummaryPartySerializer(serializers.Serializer):
+    organization = serializers.CharField(help_text="The organization's slug.")
+    name = serializers.CharField()
+
+
+class SummaryLedgerRefSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    entry_hash = serializers.CharField()
+    action = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class SummaryManifestRefSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    payload_sha256 = serializers.CharField()
+
+
+class SummaryTraceSerializer(serializers.Serializer):
+    granted = SummaryLedgerRefSerializer(help_text="The ledger entry that granted the license.")
+    status = SummaryLedgerRefSerializer(
+        allow_null=True, help_text="The ledger entry that set the status it has in the summary."
+    )
+    license_manifest = SummaryManifestRefSerializer(
+        allow_null=True,
+        help_text="The signed manifest of the files as delivered; null until issued.",
+    )
+    certificate = serializers.CharField(allow_null=True)
+
+
+class SummaryDatasetSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    modality = serializers.ChoiceField(choices=Dataset.Modality.choices)
+    languages = serializers.ListField(child=serializers.CharField())
+
+
+class SummaryVersionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    number = serializers.IntegerField()
+    merkle_root = serializers.CharField()
+    approved_at = serializers.DateTimeField(allow_null=True)
+    review = serializers.CharField(allow_null=True, help_text="The approving review.")
+
+
+class SummaryPeriodSerializer(serializers.Serializer):
+    started_on = serializers.DateField(allow_null=True)
+    ended_on = serializers.DateField(allow_null=True)
+
+
+class SummarySourceSerializer(serializers.Serializer):
+    url = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+
+
+class SummaryOptOutSerializer(serializers.Serializer):
+    status = serializers.CharField(
+        allow_blank=True, help_text="not_applicable, none_found, honoured; empty if undeclared."
+    )
+    label = serializers.CharField()
+    notes = serializers.CharField(allow_blank=True)
+
+
+class SummaryEvidenceSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    sha256 = serializers.CharField()
+
+
+class SummaryLineageSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    dataset = serializers.CharField()
+    licensor = serializers.CharField()
+    merkle_root = serializers.CharField()
+
+
+class SummaryTermsSerializer(serializers.Serializer):
+    permitted_uses = serializers.ListField(child=serializers.CharField())
+    permits_training = serializers.BooleanField(help_text="Training or fine-tuning is permitted.")
+    commercial_use = serializers.BooleanField()
+    territories = serializers.ListField(child=serializers.CharField())
+    term_days = serializers.IntegerField(allow_null=True, help_text="Null for perpetual.")
+
+
+class SummaryFlagSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    reason = serializers.CharField(allow_blank=True)
+
+
+class SummaryNoteSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="revoked, suspended, flagged or training_not_permitted (more may be added)."
+    )
+    message = serializers.CharField()
+
+
+class SummaryLicenseSerializer(serializers.Serializer):
+    license = serializers.CharField()
+    status = serializers.ChoiceField(choices=License.Status.choices)
+    status_label = serializers.CharField()
+    status_since = serializers.DateTimeField(allow_null=True)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    licensor = SummaryPartySerializer()
+    dataset = SummaryDatasetSerializer()
+    version = SummaryVersionSerializer()
+    files = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    records = serializers.IntegerField(allow_null=True)
+    source = SummarySourceSerializer()
+    collection_method = serializers.CharField(allow_blank=True)
+    collection_period = SummaryPeriodSerializer()
+    consent_basis = serializers.CharField(allow_blank=True)
+    consent_basis_label = serializers.CharField(allow_blank=True)
+    rights_holder = serializers.CharField(allow_blank=True)
+    authorship = serializers.CharField()
+    authorship_label = serializers.CharField()
+    synthetic_share_bps = serializers.IntegerField(help_text="Declared, in basis points.")
+    opt_out = SummaryOptOutSerializer()
+    evidence = SummaryEvidenceSerializer(many=True)
+    lineage = SummaryLineageSerializer(many=True)
+    measured_synthetic_evidence_bps = serializers.IntegerField(
+        allow_null=True, help_text="From the measured quality report; null when not measured."
+    )
+    terms = SummaryTermsSerializer()
+    terms_sha256 = serializers.CharField()
+    flagged = SummaryFlagSerializer(allow_null=True)
+    models_reported = serializers.ListField(
+        child=serializers.CharField(), help_text="Models named in usage reports of the license."
+    )
+    trace = SummaryTraceSerializer()
+    attention = SummaryNoteSerializer(many=True)
+
+
+class SummarySizesSerializer(serializers.Serializer):
+    licenses = serializers.IntegerField()
+    dataset_versions = serializers.IntegerField(
+        help_text="Distinct versions: sizes count each once."
+    )
+    files = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    records = serializers.IntegerField()
+    versions_without_record_count = serializers.IntegerField()
+
+
+class SummaryModalitySerializer(SummarySizesSerializer):
+    modality = serializers.ChoiceField(choices=Dataset.Modality.choices)
+    label = serializers.CharField()
+
+
+class SummaryTotalsSerializer(SummarySizesSerializer):
+    licensors = serializers.IntegerField()
+
+
+class SummaryLicensorSerializer(serializers.Serializer):
+    licensor = SummaryPartySerializer()
+    totals = SummarySizesSerializer()
+    licenses = SummaryLicenseSerializer(many=True)
+
+
+class SummaryCollectionSerializer(serializers.Serializer):
+    earliest_started_on = serializers.DateField(allow_null=True)
+    latest_ended_on = serializers.DateField(allow_null=True)
+
+
+class SummaryGeneralSerializer(serializers.Serializer):
+    provider = SummaryPartySerializer()
+    models = serializers.ListField(child=serializers.CharField())
+    modalities = SummaryModalitySerializer(many=True)
+    totals = SummaryTotalsSerializer()
+    licenses_by_status = serializers.DictField(child=serializers.IntegerField())
+    languages = serializers.ListField(child=serializers.CharField())
+    collection_period = SummaryCollectionSerializer()
+
+
+class SummaryDataSourcesSerializer(serializers.Serializer):
+    commercially_licensed = SummaryLicensorSerializer(many=True)
+    not_covered = serializers.CharField()
+
+
+class SummaryReservationsSerializer(serializers.Serializer):
+    statement = serializers.CharField()
+    opt_out_status_counts = serializers.DictField(child=serializers.IntegerField())
+
+
+class SummaryAttentionSerializer(SummaryNoteSerializer):
+    license = serializers.CharField()
+    dataset = serializers.CharField()
+
+
+class SummaryProcessingSerializer(serializers.Serializer):
+    rights_reservations = SummaryReservationsSerializer()
+    attention = SummaryAttentionSerializer(many=True)
+
+
+class SummaryIssuerSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    url = serializers.URLField()
+
+
+class SummaryLedgerHeadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    entry_hash = serializers.CharField()
+
+
+class SummarySelectionSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["all", "chosen"])
+    licenses = serializers.ListField(child=serializers.CharField())
+
+
+class TrainingSummarySerializer(serializers.Serializer):
+    type = serializers.CharField(help_text='"wellspring.training-summary"')
+    format_version = serializers.IntegerField()
+    template = serializers.CharField()
+    issuer = SummaryIssuerSerializer()
+    kid = serializers.CharField()
+    generated_at = serializers.DateTimeField()
+    ledger_head = SummaryLedgerHeadSerializer(help_text="Statuses are read as of this entry.")
+    selection = SummarySelectionSerializer()
+    general_information = SummaryGeneralSerializer()
+    data_sources = SummaryDataSourcesSerializer()
+    data_processing = SummaryProcessingSerializer()
+
+
+class TrainingSummaryEnvelopeSerializer(serializers.Serializer):
+    payload = TrainingSummarySerializer()
+    kid = serializers.CharField(help_text="The key id in /.well-known/jwks.json.")
+    signature = serializers.CharField(help_text="base64url Ed25519 signature, unpadded.")
+
+
+class TrainingSummaryRequestSerializer(serializers.Serializer):
+    licenses = serializers.ListField(
+        child=serializers.CharField(max_length=summaries.LICENSE_ID_MAX),
+        required=False,
+        max_length=summaries.MAX_LICENSES,
+        help_text="License ids of your organization; leave out (or empty) for all of them.",
+    )
+    model = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=summaries.MAX_MODEL_NAME,
+        default="",
+        help_text="The model (and version) the summary is for.",
+    )
+
+
+TRAINING_SUMMARY_DESCRIPTION = (
+    "The training-content summary of your organization's licenses, laid out after the EU AI "
+    "Act's public summary template (docs/training-summary.md), in the platform's signed "
+    "envelope: verify it with /.well-known/jwks.json. Every row names its license, the ledger "
+    "entries that granted it and set its status, the license manifest's hash and the terms' "
+    "hash. A license id that is not your organization's gets 400 `unknown_licenses` naming it."
+)
+
+
+class TrainingSummaryView(APIView):
+    """The caller organization's training-content summary (all licenses, or a chosen set)."""
+
+    permission_classes = [IsAuthenticated, HasScope, HasOrganization]
+    required_scopes = {"*": "licenses:read"}
+
+    def _answer(self, request, *, license_ids, model: str):
+        envelope = summaries.signed_training_summary(
+            organization=request_organization(request), license_ids=license_ids, model_name=model
+        )
+        return Response(envelope)
+
+    @extend_schema(
+        operation_id="training_summary_retrieve",
+        summary="Your training-content summary (all licenses, or those named in `licenses`)",
+        description=TRAINING_SUMMARY_DESCRIPTION,
+        parameters=[
+            OpenApiParameter(
+                "licenses",
+                str,
+                description="Comma-separated license ids; all of your licenses when left out.",
+            ),
+            OpenApiParameter("model", str, description="The model the summary is for."),
+        ],
+        responses={200: TrainingSummaryEnvelopeSerializer, 400: PROBLEM},
+    )
+    def get(self, request):
+        values = [
+            part for value in request.query_params.getlist("licenses") for part in value.split(",")
+        ]
+        return self._answer(
+            request,
+            license_ids=summaries.clean_license_ids(values),
+            model=request.query_params.get("model", ""),
+        )
+
+    @extend_schema(
+        operation_id="training_summary_build",
+        summary="Your training-content summary of a chosen set of licenses",
+        description=TRAINING_SUMMARY_DESCRIPTION
+        + " For sets too long for a query string; creates nothing.",
+        request=TrainingSummaryRequestSerializer,
+        responses={200: TrainingSummaryEnvelopeSerializer, 400: PROBLEM},
+    )
+    def post(self, request):
+        serializer = TrainingSummaryRequestSerializer(data=request.data)
+        if not serializer.is_valid():
+            raise InvalidInput(
+                "Send `licenses` as a list of license ids and an optional `model`.",
+                errors=serializer.errors,
+            )
+        data = serializer.validated_data
+        return self._answer(request, license_ids=data.get("licenses"), model=data["model"])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.views import checkout, library, offers, royalties, usage
+from marketplace.views import checkout, library, offers, royalties, training_summary, usage
 
 app_name = "library"
 
@@ -22,5 +22,12 @@ urlpatterns = [
         "licenses/<str:license_id>/certificate.<str:fmt>",
         checkout.license_certificate,
         name="license-certificate",
+    ),
+    # Training-content summary (issue 8): HTML here, the same payload as PDF or JSON
+    path("training-summary/", training_summary.training_summary, name="training-summary"),
+    path(
+        "training-summary/summary.<str:fmt>",
+        training_summary.training_summary_download,
+        name="training-summary-download",
     ),
 ]

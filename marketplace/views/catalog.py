@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from accounts.errors import DomainError
 from accounts.views import add_domain_error
@@ -13,6 +14,7 @@ from licensing.odrl import MEDIA_TYPE as ODRL_MEDIA_TYPE
 from licensing.odrl import odrl_for_option
 from marketplace import selectors
 from marketplace.forms import CatalogFilterForm, RightsClaimForm
+from marketplace.services import exclusivity_conflict
 from provenance.claims import check_claim_rate, file_claim
 from provenance.models import DatasetVersion
 from provenance.selectors import (
@@ -127,6 +129,10 @@ def listing_detail(request, slug: str):
             "previews": selectors.listing_previews(listing=listing),
             "declaration": declaration,
             "options": listing.dataset.active_options,
+            # An exclusive hold (agreed, reserved or sold) keeps Buy and Propose off the page.
+            "hold": exclusivity_conflict(
+                dataset=listing.dataset, is_exclusive=False, now=timezone.now()
+            ),
             "uses": selectors.permitted_uses_of(listing),
             "quality": quality_report_of(version=version),
             "license_overlaps": selectors.overlaps_with_licenses(

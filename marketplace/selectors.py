@@ -23,7 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from licensing.models import Download, License, LicenseOption, RoyaltyStatement, Use
+from licensing.models import Agreement, Download, License, LicenseOption, RoyaltyStatement, Use
 from marketplace.models import Listing, Order, OrderRefund, Payout
 from provenance import selectors as provenance_selectors
 from provenance.models import Dataset, DatasetVersion, ProvenanceDeclaration
@@ -433,6 +433,28 @@ def orders_of(*, organization) -> QuerySet[Order]:
         Order.objects.filter(organization=organization)
         .select_related("version__dataset", "option", "invoice", "license")
         .order_by("-created_at", "id")
+    )
+
+
+def agreement_to_order(*, organization, agreement_id: str) -> Agreement | None:
+    """An agreement the buyer organization accepted, with what its checkout page shows; None
+    for an unknown id or another organization's agreement (the creator's side included)."""
+    return (
+        Agreement.objects.filter(pk=agreement_id, buyer_org=organization)
+        .select_related("dataset__listing__version", "creator_org", "proposal", "offer")
+        .first()
+    )
+
+
+def live_order_of_agreement(*, agreement: Agreement, now) -> Order | None:
+    """The agreement's order that is awaiting payment or paid, if any (one at a time)."""
+    return (
+        Order.objects.filter(agreement=agreement)
+        .filter(
+            Q(status=Order.Status.PENDING, expires_at__gt=now) | Q(status__in=Order.PAID_STATES)
+        )
+        .order_by("-created_at", "id")
+        .first()
     )
 
 

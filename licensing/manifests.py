@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from licensing.models import Delivery, License, LicenseManifest, LicenseOption
+from licensing.odrl import odrl_for_license
 from provenance.ledger import record_event
 from provenance.merkle import merkle_root
 from provenance.models import (
@@ -334,22 +335,12 @@ def delivered_file_entries(license: License) -> list[dict]:
     ]
 
 
-def odrl_policy_of(license: License) -> dict | None:
-    """The license's ODRL policy, when the ODRL export is available (licensing.odrl)."""
-    try:
-        from licensing import odrl
-    except ImportError:
-        return None
-    build = getattr(odrl, "odrl_for_license", None)
-    return build(license) if build else None
-
-
 def license_manifest_payload(license: License, *, now: datetime) -> dict:
     """The unsigned payload of a license's manifest. Raises DeliveriesIncomplete."""
     version = license.version
     dataset = version.dataset
     files = delivered_file_entries(license)
-    payload = {
+    return {
         "type": LICENSE_MANIFEST_TYPE,
         "format_version": FORMAT_VERSION,
         "issuer": {"name": settings.PLATFORM_NAME, "url": settings.SITE_URL},
@@ -388,11 +379,8 @@ def license_manifest_payload(license: License, *, now: datetime) -> dict:
         "provenance": declaration_entry(version),
         "terms": license.terms,
         "terms_sha256": license.terms_sha256,
+        "odrl": odrl_for_license(license),
     }
-    policy = odrl_policy_of(license)
-    if policy is not None:
-        payload["odrl"] = policy
-    return payload
 
 
 def build_license_manifest(*, license_id: str, now: datetime | None = None) -> LicenseManifest:

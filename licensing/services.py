@@ -33,6 +33,7 @@ from licensing.models import (
 )
 from licensing.money import SUPPORTED_CURRENCIES
 from licensing.selectors import exclusive_agreement_on
+from licensing.signals import negotiation_hold_check
 from provenance import storage
 from provenance.models import DataFile, Dataset, DatasetVersion, canonical_json
 from provenance.services import record_event
@@ -651,12 +652,22 @@ def _require_negotiator(*, actor: User, organization: Organization) -> None:
         raise PermissionDenied("Only owners and members of the organization can negotiate.")
 
 
-def _refuse_if_exclusively_licensed(*, dataset: Dataset, now: datetime) -> None:
+def _refuse_if_exclusively_licensed(
+    *, dataset: Dataset, now: datetime, is_exclusive: bool = False
+) -> None:
+    """Refuse terms on a dataset that someone holds exclusively (an agreement here, an order or
+    a list-price license in the marketplace), and exclusive terms while anyone else holds or
+    is buying a license. The caller holds the dataset's row lock, as checkout does."""
     if exclusive_agreement_on(dataset=dataset, now=now) is not None:
         raise Conflict(
             "This dataset is licensed exclusively; it takes no offers while that runs.",
             code="exclusively_licensed",
         )
+    for _receiver, refusal in negotiation_hold_check.send(
+        sender=Offer, dataset=dataset, is_exclusive=is_exclusive, now=now
+    ):
+        if refusal is not None:
+            raise refusal
 
 
 def _locked_offer(*, offer: Offer, organization: Organization) -> tuple[Offer, str]:
@@ -703,7 +714,9 @@ def open_offer(
             or not locked.versions.filter(status=DatasetVersion.Status.APPROVED).exists()
         ):
             raise NotFound("No such dataset in the catalog.")
-        _refuse_if_exclusively_licensed(dataset=locked, now=now)
+        _refuse_if_exclusively_licensed(
+            dataset=locked, now=now, is_exclusive=cleaned["is_exclusive"]
+        )
         offer = Offer.objects.create(
             dataset=locked,
             buyer_org=organization,
@@ -758,7 +771,9 @@ def counter_offer(
             raise Conflict("Wait for the other side to answer your proposal.", code="not_your_turn")
         if {name: cleaned[name] for name in Proposal.TERM_FIELDS} == latest.terms_dict():
             raise InvalidInput("Change at least one term to counter, or accept the proposal.")
-        _refuse_if_exclusively_licensed(dataset=offer.dataset, now=now)
+        _refuse_if_exclusively_licensed(
+            dataset=offer.dataset, now=now, is_exclusive=cleaned["is_exclusive"]
+        )
         proposal = Proposal.objects.create(
             offer=offer,
             number=latest.number + 1,
@@ -815,7 +830,9 @@ def accept_offer(
             raise Conflict(
                 "You made the latest proposal; the other side accepts it.", code="not_your_turn"
             )
-        _refuse_if_exclusively_licensed(dataset=dataset, now=now)
+        _refuse_if_exclusively_licensed(
+            dataset=dataset, now=now, is_exclusive=proposal.is_exclusive
+        )
         mine = {"user": actor.email, "at": now.isoformat()}
         theirs = {"user": proposal.created_by.email, "at": proposal.created_at.isoformat()}
         acceptance = {side: mine, proposal.side: theirs}
@@ -849,7 +866,7 @@ def accept_offer(
         )
         withdrawn_offers, withdrawn_options = [], []
         if agreement.is_exclusive:
-            withdrawn_offers, withdrawn_options = _take_off_market(
+            withdrawn_offers, withdrawn_options = take_off_market(
                 dataset=dataset, except_offer=offer, now=now
             )
         entry = record_event(
@@ -882,15 +899,16 @@ def accept_offer(
     return agreement
 
 
-def _take_off_market(
-    *, dataset: Dataset, except_offer: Offer, now: datetime
+def take_off_market(
+    *, dataset: Dataset, now: datetime, except_offer: Offer | None = None
 ) -> tuple[list[str], list[str]]:
-    """Close the dataset's other open offers and withdraw its list options (dataset locked)."""
-    offers = list(
-        Offer.objects.filter(dataset=dataset, status=Offer.Status.OPEN)
-        .exclude(pk=except_offer.pk)
-        .values_list("pk", flat=True)
-    )
+    """Close the dataset's open offers (but `except_offer`) and withdraw its list options: an
+    exclusive license was agreed or sold. The caller holds the dataset's row lock and writes
+    the ledger entry; returns the ids of the offers and options withdrawn."""
+    open_offers = Offer.objects.filter(dataset=dataset, status=Offer.Status.OPEN)
+    if except_offer is not None:
+        open_offers = open_offers.exclude(pk=except_offer.pk)
+    offers = list(open_offers.values_list("pk", flat=True))
     Offer.objects.filter(pk__in=offers).update(
         status=Offer.Status.WITHDRAWN,
         closed_at=now,

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -17,6 +18,7 @@ from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, PagePagination, request_organization
 from licensing.models import Agreement, LicenseOption, Use
 from licensing.money import SUPPORTED_CURRENCIES, parse_major
+from licensing.odrl import odrl_for_option
 from marketplace import selectors, services
 from marketplace.models import Listing, Order
 from provenance.models import Dataset
@@ -46,15 +48,60 @@ class TermsSerializer(serializers.Serializer):
     currency = serializers.CharField()
 
 
+_NODE = {"type": "object", "additionalProperties": True}
+ODRL_POLICY_SCHEMA = {
+    "type": "object",
+    "description": "The option's terms as an ODRL 2.2 `Offer` in JSON-LD, the creator "
+    "organization as assigner (docs/odrl.md). Also downloadable from the dataset page.",
+    "properties": {
+        "@context": {
+            "type": "array",
+            "items": {"oneOf": [{"type": "string"}, _NODE]},
+            "description": "The ODRL context, then Wellspring's vocabulary (`ws:`).",
+        },
+        "@type": {"type": "string", "enum": ["Offer"]},
+        "uid": {"type": "string", "format": "uri", "description": "Changes with the terms."},
+        "profile": {"type": "string", "format": "uri"},
+        "target": _NODE,
+        "assigner": _NODE,
+        "permission": {
+            "type": "array",
+            "items": _NODE,
+            "description": "One `use` permission per permitted use (a `purpose` constraint).",
+        },
+        "obligation": {
+            "type": "array",
+            "items": _NODE,
+            "description": "`compensate` (the price); `ensureExclusivity` when exclusive.",
+        },
+        "ws:termsSha256": {"type": "string", "description": "The same as `terms_hash`."},
+        "ws:exclusive": {"type": "boolean"},
+    },
+    "required": ["@context", "@type", "uid", "target", "assigner", "permission", "obligation"],
+    "additionalProperties": True,
+}
+
+
 class LicenseOptionSerializer(serializers.ModelSerializer):
     price = serializers.SerializerMethodField()
     terms = serializers.SerializerMethodField()
     terms_hash = serializers.SerializerMethodField()
     plain_language = serializers.SerializerMethodField()
+    odrl = serializers.SerializerMethodField()
+    odrl_url = serializers.SerializerMethodField()
 
     class Meta:
         model = LicenseOption
-        fields = ["id", "name", "price", "terms", "terms_hash", "plain_language"]
+        fields = [
+            "id",
+            "name",
+            "price",
+            "terms",
+            "terms_hash",
+            "plain_language",
+            "odrl",
+            "odrl_url",
+        ]
 
     @extend_schema_field(MoneySerializer)
     def get_price(self, option) -> dict:
@@ -69,6 +116,14 @@ class LicenseOptionSerializer(serializers.ModelSerializer):
 
     def get_plain_language(self, option) -> list[str]:
         return option.plain_language()
+
+    @extend_schema_field(ODRL_POLICY_SCHEMA)
+    def get_odrl(self, option) -> dict:
+        return odrl_for_option(option)
+
+    def get_odrl_url(self, option) -> str:
+        """The same policy as a JSON-LD download (`application/ld+json`)."""
+        return reverse("catalog:option-odrl", args=[option.dataset.slug, option.pk])
 
 
 class CreatorSerializer(serializers.Serializer):

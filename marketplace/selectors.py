@@ -23,10 +23,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from licensing.models import Download, License, LicenseOption, RoyaltyStatement, Use
+from licensing.models import Agreement, Download, License, LicenseOption, RoyaltyStatement, Use
 from marketplace.models import Listing, Order, OrderRefund, Payout
 from provenance import selectors as provenance_selectors
-from provenance.models import Dataset, ProvenanceDeclaration
+from provenance.models import Dataset, DatasetVersion, ProvenanceDeclaration
 from provenance.quality.measure import bps
 
 SORTS = {
@@ -337,6 +337,93 @@ def recent_listings(*, limit: int = 6) -> QuerySet[Listing]:
     return public_listings().order_by("-published_at", "id")[:limit]
 
 
+# --- A dataset's page: versions, lineage and samples --------------------------------------
+
+
+def approved_versions_of(*, listing: Listing) -> QuerySet[DatasetVersion]:
+    """The dataset's approved versions, newest first (what its page lists with their dates)."""
+    return DatasetVersion.objects.filter(
+        dataset_id=listing.dataset_id, status=DatasetVersion.Status.APPROVED
+    ).order_by("-number", "id")
+
+
+@dataclass(frozen=True)
+class LineageLink:
+    title: str
+    organization: str
+    version_number: int
+    slug: str  # empty when that dataset is not in the catalog: named, not linked
+
+
+@dataclass(frozen=True)
+class Lineage:
+    parents: list[LineageLink]
+    derivatives: list[LineageLink]
+
+
+def lineage_of(*, listing: Listing) -> Lineage:
+    """What the listing's version declares it was derived from, and the published datasets
+    whose shown version declares any version of this dataset as a parent."""
+    published = Listing.objects.filter(status=Listing.Status.PUBLISHED)
+    parents = (
+        DatasetVersion.objects.filter(derivatives__version=listing.version_id)
+        .select_related("dataset__organization")
+        .annotate(
+            listed=Exists(published.filter(dataset_id=OuterRef("dataset_id"))),
+        )
+        .order_by("dataset__title", "number", "id")
+    )
+    derivatives = (
+        published.filter(version__declaration__parents__dataset=listing.dataset_id)
+        .exclude(dataset_id=listing.dataset_id)
+        .select_related("dataset__organization", "version")
+        .distinct()
+        .order_by("dataset__title", "id")
+    )
+    return Lineage(
+        parents=[
+            LineageLink(
+                title=version.dataset.title,
+                organization=version.dataset.organization.name,
+                version_number=version.number,
+                slug=version.dataset.slug if version.listed else "",
+            )
+            for version in parents
+        ],
+        derivatives=[
+            LineageLink(
+                title=derived.dataset.title,
+                organization=derived.dataset.organization.name,
+                version_number=derived.version.number,
+                slug=derived.dataset.slug,
+            )
+            for derived in derivatives
+        ],
+    )
+
+
+def _shows_approved_version(listing: Listing) -> bool:
+    return (
+        listing.status == Listing.Status.PUBLISHED
+        and listing.version.status == DatasetVersion.Status.APPROVED
+    )
+
+
+def listing_previews(*, listing: Listing) -> list[provenance_selectors.FilePreview]:
+    """Samples of the files of the listing's published, approved version, and of no other."""
+    if not _shows_approved_version(listing):
+        return []
+    return provenance_selectors.file_previews(version=listing.version)
+
+
+def listing_preview_image(*, slug: str, file_id: str):
+    """The image `file_id` when the published listing `slug` shows it among its samples."""
+    listing = listing_by_slug(slug=slug)
+    if listing is None or not _shows_approved_version(listing):
+        return None
+    return provenance_selectors.preview_image(version=listing.version, file_id=file_id)
+
+
 # --- Checkout ----------------------------------------------------------------------------
 
 
@@ -346,6 +433,28 @@ def orders_of(*, organization) -> QuerySet[Order]:
         Order.objects.filter(organization=organization)
         .select_related("version__dataset", "option", "invoice", "license")
         .order_by("-created_at", "id")
+    )
+
+
+def agreement_to_order(*, organization, agreement_id: str) -> Agreement | None:
+    """An agreement the buyer organization accepted, with what its checkout page shows; None
+    for an unknown id or another organization's agreement (the creator's side included)."""
+    return (
+        Agreement.objects.filter(pk=agreement_id, buyer_org=organization)
+        .select_related("dataset__listing__version", "creator_org", "proposal", "offer")
+        .first()
+    )
+
+
+def live_order_of_agreement(*, agreement: Agreement, now) -> Order | None:
+    """The agreement's order that is awaiting payment or paid, if any (one at a time)."""
+    return (
+        Order.objects.filter(agreement=agreement)
+        .filter(
+            Q(status=Order.Status.PENDING, expires_at__gt=now) | Q(status__in=Order.PAID_STATES)
+        )
+        .order_by("-created_at", "id")
+        .first()
     )
 
 

@@ -21,6 +21,7 @@ from licensing.services import (
     change_license_status,
     grant_license,
     issue_certificate,
+    take_off_market,
 )
 from marketplace.models import Invoice, InvoiceCounter, Listing, Order, OrderRefund, StripeEvent
 from marketplace.payments import (
@@ -183,12 +184,19 @@ def _holds_on_dataset(*, dataset: Dataset, now: datetime):
     return live_orders, live_licenses
 
 
-def _check_exclusivity(
+def exclusivity_conflict(
     *, dataset: Dataset, is_exclusive: bool, now: datetime, agreement: Agreement | None = None
-) -> None:
+) -> Conflict | None:
+    """Why a license on these terms cannot be sold (or agreed) on the dataset right now, or None.
+
+    Someone holds it exclusively (an agreement other than `agreement`, a live exclusive order
+    or license), or the terms are exclusive while anybody holds or is buying a license. The
+    caller holds the dataset's row lock: checkout, and negotiation through licensing's
+    `negotiation_hold_check` signal, lock that same row, so the answer holds until it commits.
+    """
     held_by = exclusive_agreement_on(dataset=dataset, now=now)
     if held_by is not None and (agreement is None or held_by.pk != agreement.pk):
-        raise Conflict(
+        return Conflict(
             "This dataset is licensed exclusively under a negotiated agreement right now.",
             code="exclusively_licensed",
         )
@@ -198,16 +206,27 @@ def _check_exclusivity(
         or live_licenses.filter(terms__is_exclusive=True).exists()
     )
     if exclusive_held:
-        raise Conflict(
+        return Conflict(
             "This dataset is licensed exclusively (or reserved for an exclusive purchase) "
             "right now.",
             code="exclusively_licensed",
         )
     if is_exclusive and (live_orders.exists() or live_licenses.exists()):
-        raise Conflict(
+        return Conflict(
             "An exclusive license is only possible while nobody else holds or is buying one.",
             code="exclusive_unavailable",
         )
+    return None
+
+
+def _check_exclusivity(
+    *, dataset: Dataset, is_exclusive: bool, now: datetime, agreement: Agreement | None = None
+) -> None:
+    conflict = exclusivity_conflict(
+        dataset=dataset, is_exclusive=is_exclusive, now=now, agreement=agreement
+    )
+    if conflict is not None:
+        raise conflict
 
 
 def _draw_invoice_number(*, now: datetime) -> tuple[int, int, str]:
@@ -325,6 +344,12 @@ def _place_order(
         # The dataset row is the lock for its exclusivity: two buyers of the last exclusive
         # option queue here, and the second one sees the first one's hold.
         dataset = Dataset.objects.select_for_update().get(pk=dataset_id)
+        if (
+            option is not None
+            and not LicenseOption.objects.filter(pk=option.pk, is_active=True).exists()
+        ):
+            # Withdrawn while we queued for the lock (an exclusive sale or agreement took it).
+            raise NotFound("No such license option on sale.")
         if dataset.organization_id == organization.pk:
             raise Conflict("You cannot buy a license to your own dataset.", code="own_dataset")
         if agreement is not None:
@@ -572,6 +597,8 @@ def _mark_paid(order: Order, *, now, actor=None, grant: bool = True) -> None:
     order.license = license
     order.save(update_fields=["license"])
     dataset = order.version.dataset
+    if order.is_exclusive:
+        _take_exclusively_sold_off_market(order, dataset=dataset, now=now, actor=actor)
     _notify_owners(
         order.organization,
         f"Your license to {dataset.title} is ready: order {order.pk} is paid "
@@ -590,6 +617,31 @@ def _mark_paid(order: Order, *, now, actor=None, grant: bool = True) -> None:
     from marketplace.tasks import fulfil_order_task
 
     transaction.on_commit(partial(fulfil_order_task.delay, order_id=order.pk))
+
+
+def _take_exclusively_sold_off_market(order: Order, *, dataset: Dataset, now, actor) -> None:
+    """An exclusive license was sold: no one else negotiates or buys the dataset while it runs.
+
+    Locks the dataset's row, as checkout and negotiation do (the order's row is locked first
+    here, and no path locks a dataset before an order, so the two cannot deadlock).
+    """
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+    offers, options = take_off_market(dataset=dataset, now=now)
+    if offers or options:
+        record_event(
+            action="dataset.taken_off_market",
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            actor=actor,
+            organization=dataset.organization,
+            payload={
+                "order": order.pk,
+                "license": order.license_id,
+                "withdrawn_offers": offers,
+                "withdrawn_options": options,
+            },
+            now=now,
+        )
 
 
 def _fee_returned(order: Order, refunded_minor: int) -> int:

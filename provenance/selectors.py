@@ -1,9 +1,13 @@
 """Read queries for provenance, scoped by organization or viewer first."""
 
-from dataclasses import dataclass
+import csv
+import io
+import json
+from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from PIL import Image, UnidentifiedImageError
 
 from accounts.models import Organization, User
 from provenance import storage
@@ -227,48 +231,156 @@ def evidence_for_viewer(*, viewer: User, organization, evidence_id: str):
 
 PREVIEW_RECORDS = 5
 PREVIEW_BYTES = 64 * 1024
+PREVIEW_TEXT_CHARS = 600
+PREVIEW_COLUMNS = 12
+PREVIEW_CELL_CHARS = 200
 IMAGE_PREVIEW_MAX_BYTES = 5 * 1024 * 1024
+THUMBNAIL_SIDE = 320
+_RECORD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv")
+_RECORD_TYPES = ("application/jsonl", "application/x-ndjson", "text/csv")
+_TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 
 
 @dataclass(frozen=True)
 class FilePreview:
+    """A sample of one file: its first records (raw lines, and as a table when they parse),
+    an image, or the start of a text."""
+
     data_file: DataFile
-    kind: str  # "records", "image" or ""
+    kind: str  # "records", "image" or "text"
     records: list[str]
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    excerpt: str = ""
+
+
+def _preview_kind(data_file: DataFile) -> str:
+    media = data_file.media_type or ""
+    path = data_file.path.lower()
+    if media.startswith("image/") and not media.startswith("image/svg"):
+        return "image" if data_file.size_bytes <= IMAGE_PREVIEW_MAX_BYTES else ""
+    if path.endswith(_RECORD_SUFFIXES) or media in _RECORD_TYPES:
+        return "records"
+    if path.endswith(_TEXT_SUFFIXES) or media in ("text/plain", "text/markdown"):
+        return "text"
+    return ""
+
+
+def _preview_candidates(version: DatasetVersion, limit: int) -> list[tuple[DataFile, str]]:
+    """Which files a preview shows, decided from the database alone (no file is read)."""
+    chosen = []
+    for data_file in files_of_version(version=version)[:200]:
+        if len(chosen) >= limit:
+            break
+        kind = _preview_kind(data_file)
+        if kind:
+            chosen.append((data_file, kind))
+    return chosen
+
+
+def _cell(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text[:PREVIEW_CELL_CHARS]
+
+
+def _table(data_file: DataFile, lines: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The records as columns and rows, or nothing when they do not parse as such."""
+    path = data_file.path.lower()
+    if path.endswith((".csv", ".tsv")) or data_file.media_type == "text/csv":
+        parsed = list(csv.reader(lines, delimiter="\t" if path.endswith(".tsv") else ","))
+        if not parsed:
+            return [], []
+        header = [_cell(name) for name in parsed[0][:PREVIEW_COLUMNS]]
+        return header, [[_cell(cell) for cell in row[: len(header)]] for row in parsed[1:]]
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return [], []
+        if not isinstance(record, dict):
+            return [], []
+        records.append(record)
+    columns: list[str] = []
+    for record in records:
+        columns.extend(key for key in record if key not in columns)
+    columns = columns[:PREVIEW_COLUMNS]
+    return [_cell(c) for c in columns], [
+        [_cell(record[c]) if c in record else "" for c in columns] for record in records
+    ]
 
 
 def file_previews(*, version: DatasetVersion, limit: int = 6) -> list[FilePreview]:
-    """The first records of a few JSONL and CSV files and the version's first images.
+    """The first records of a few JSONL and CSV files, the start of text files and the
+    version's first images (SVG never: it can carry scripts).
 
     Reads at most PREVIEW_BYTES from each file's start, so a reviewer sees real samples (and
-    any personal data in them) without loading whole files.
+    any personal data in them) without loading whole files. A file that cannot be read is left
+    out. The catalog shows the same samples of a published version (marketplace.selectors).
     """
     previews = []
-    for data_file in files_of_version(version=version)[:200]:
-        if len(previews) >= limit:
-            break
-        media = data_file.media_type or ""
-        path = data_file.path.lower()
-        if media.startswith("image/") and data_file.size_bytes <= IMAGE_PREVIEW_MAX_BYTES:
+    for data_file, kind in _preview_candidates(version, limit):
+        if kind == "image":
             previews.append(FilePreview(data_file, "image", []))
-        elif path.endswith((".jsonl", ".ndjson", ".csv", ".tsv")) or media in (
-            "application/jsonl",
-            "application/x-ndjson",
-            "text/csv",
-        ):
-            try:
-                head = storage.read_range(data_file.storage_name, 0, PREVIEW_BYTES)
-            except (OSError, FileNotFoundError):
-                continue
-            lines = head.decode("utf-8", errors="replace").splitlines()
-            if len(head) == PREVIEW_BYTES and lines:
-                lines = lines[:-1]  # the last line may be cut
-            previews.append(
-                FilePreview(
-                    data_file, "records", [line[:500] for line in lines[: PREVIEW_RECORDS + 1]]
-                )
-            )
+            continue
+        try:
+            head = storage.read_range(data_file.storage_name, 0, PREVIEW_BYTES)
+        except (OSError, FileNotFoundError):
+            continue
+        text = head.decode("utf-8", errors="replace")
+        if kind == "text":
+            excerpt = text[:PREVIEW_TEXT_CHARS]
+            if len(text) > PREVIEW_TEXT_CHARS and " " in excerpt:
+                excerpt = excerpt.rsplit(" ", 1)[0] + " …"
+            previews.append(FilePreview(data_file, "text", excerpt.splitlines(), excerpt=excerpt))
+            continue
+        lines = text.splitlines()
+        if len(head) == PREVIEW_BYTES and lines:
+            lines = lines[:-1]  # the last line may be cut
+        lines = [line[:500] for line in lines[: PREVIEW_RECORDS + 1] if line.strip()]
+        columns, rows = _table(data_file, lines)
+        previews.append(FilePreview(data_file, "records", lines, columns, rows[:PREVIEW_RECORDS]))
     return previews
+
+
+def preview_image(*, version: DatasetVersion, file_id: str, limit: int = 6) -> DataFile | None:
+    """The image file `file_id` when it is one of the images `file_previews` shows, else None."""
+    for data_file, kind in _preview_candidates(version, limit):
+        if kind == "image" and data_file.pk == file_id:
+            return data_file
+    return None
+
+
+def preview_thumbnail(data_file: DataFile) -> bytes | None:
+    """A PNG at most THUMBNAIL_SIDE pixels a side, redrawn from the pixels alone (no metadata,
+    no full resolution), or None when the file is missing or not a readable image."""
+    try:
+        with storage.open_stream(data_file.storage_name) as stream:
+            data = stream.read(IMAGE_PREVIEW_MAX_BYTES + 1)
+    except (OSError, FileNotFoundError):
+        return None
+    if len(data) > IMAGE_PREVIEW_MAX_BYTES:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            mode = "RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB"
+            output = io.BytesIO()
+            image.convert(mode).save(output, format="PNG", optimize=True)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return output.getvalue()
+
+
+def media_type_summary(*, version: DatasetVersion) -> list[dict]:
+    """Files, bytes and records of the version per media type, most files first (measured at
+    ingest), in one query however many files the version holds."""
+    return list(
+        DataFile.objects.filter(version=version)
+        .values("media_type")
+        .annotate(files=Count("id"), bytes=Sum("size_bytes"), records=Sum("record_count"))
+        .order_by("-files", "media_type")
+    )
 
 
 def file_for_review(*, viewer: User, file_id: str) -> DataFile | None:

@@ -84,6 +84,12 @@ def test_completed_deliveries_build_one_signed_manifest_of_the_delivered_bytes(l
     assert payload["dataset_version"]["merkle_root"] == license.version.merkle_root
     assert payload["terms"] == license.terms
     assert payload["terms_sha256"] == license.terms_sha256
+    policy = payload["odrl"]
+    assert policy["@type"] == "Agreement"
+    assert policy["uid"].endswith(f"/odrl/policies/{license.pk}")
+    assert policy["ws:termsSha256"] == license.terms_sha256
+    assert policy["assignee"]["uid"].endswith("/organizations/buyers")
+    assert policy["target"]["ws:merkleRoot"] == license.version.merkle_root
     assert payload["provenance"]["consent_basis"] == "own_work"
     by_path = {item["path"]: item for item in payload["files"]}
     assert by_path["data/table.csv"]["records"] == 2

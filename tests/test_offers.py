@@ -283,3 +283,18 @@ def test_portal_thread_counter_accept_and_agreement_hash(client, cast, make_list
     client.force_login(cast.outsider)
     assert client.get(f"/library/offers/{offer.pk}/").status_code == 404
     assert client.post(f"/library/offers/{offer.pk}/reject/").status_code == 404
+
+
+def test_third_organizations_get_404_on_every_offer_page(client, cast, make_listing):
+    offer = _open(cast, make_listing("Portal secrets"))
+    _counter(cast, offer, price_minor=300_000)
+    client.force_login(cast.outsider)  # creator and buyer sides, but not a party to this thread
+    for portal in ("library", "creator"):
+        assert client.get(f"/{portal}/offers/{offer.pk}/").status_code == 404
+        assert offer.dataset.title not in client.get(f"/{portal}/offers/").content.decode()
+    counter = {"permitted_uses": ["training"], "price": "1.00", "currency": "USD"}
+    for verb, data in (("accept", {}), ("reject", {}), ("withdraw", {}), ("counter", counter)):
+        assert client.post(f"/library/offers/{offer.pk}/{verb}/", data).status_code == 404
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.OPEN and offer.proposals.count() == 2
+    assert not Agreement.objects.exists()

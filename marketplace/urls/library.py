@@ -9,6 +9,11 @@ urlpatterns = [
     path("offers/<str:offer_id>/", offers.offer_detail, name="offer"),
     path("offers/<str:offer_id>/<str:verb>/", offers.offer_act, name="offer-act"),
     path("propose/<slug:slug>/", offers.offer_new, name="offer-new"),
+    path(
+        "agreements/<str:agreement_id>/checkout/",
+        checkout.agreement_checkout,
+        name="agreement-checkout",
+    ),
     path("", library.home, name="home"),
     path("dashboard/", royalties.buyer_dashboard, name="dashboard"),
     # Checkout (issue 7): orders, licenses, certificates

@@ -1,21 +1,31 @@
 """Public pages: the home page, the catalog and a dataset's page."""
 
-from collections import Counter
+import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from accounts.errors import DomainError
 from accounts.views import add_domain_error
+from licensing.odrl import MEDIA_TYPE as ODRL_MEDIA_TYPE
+from licensing.odrl import odrl_for_option
 from marketplace import selectors
 from marketplace.forms import CatalogFilterForm, RightsClaimForm
+from marketplace.services import exclusivity_conflict
 from provenance.claims import check_claim_rate, file_claim
 from provenance.models import DatasetVersion
-from provenance.selectors import files_of_version, quality_report_of
+from provenance.selectors import (
+    files_of_version,
+    media_type_summary,
+    preview_thumbnail,
+    quality_report_of,
+)
 
 PAGE_SIZE = 12
+FILES_SHOWN = 50
 
 
 def home(request):
@@ -103,8 +113,6 @@ def listing_detail(request, slug: str):
     if listing is None:
         raise Http404("No published dataset has this address.")
     version: DatasetVersion = listing.version
-    files = list(files_of_version(version=version))
-    media_types = Counter(data_file.media_type or "unknown" for data_file in files)
     declaration = getattr(version, "declaration", None)
     return render(
         request,
@@ -113,11 +121,18 @@ def listing_detail(request, slug: str):
             "listing": listing,
             "dataset": listing.dataset,
             "version": version,
-            "files": files[:50],
-            "file_total": len(files),
-            "media_types": media_types.most_common(),
+            "files": files_of_version(version=version)[:FILES_SHOWN],
+            "files_shown": FILES_SHOWN,
+            "media_types": media_type_summary(version=version),
+            "versions": selectors.approved_versions_of(listing=listing),
+            "lineage": selectors.lineage_of(listing=listing),
+            "previews": selectors.listing_previews(listing=listing),
             "declaration": declaration,
             "options": listing.dataset.active_options,
+            # An exclusive hold (agreed, reserved or sold) keeps Buy and Propose off the page.
+            "hold": exclusivity_conflict(
+                dataset=listing.dataset, is_exclusive=False, now=timezone.now()
+            ),
             "uses": selectors.permitted_uses_of(listing),
             "quality": quality_report_of(version=version),
             "license_overlaps": selectors.overlaps_with_licenses(
@@ -125,6 +140,33 @@ def listing_detail(request, slug: str):
             ),
         },
     )
+
+
+def option_odrl(request, slug: str, option_id: str):
+    """An active option of a published listing as an ODRL policy, downloaded as JSON-LD."""
+    listing = selectors.listing_by_slug(slug=slug)
+    option = next(
+        (o for o in (listing.dataset.active_options if listing else []) if o.pk == option_id),
+        None,
+    )
+    if option is None:
+        raise Http404("No such license option on sale.")
+    body = json.dumps(odrl_for_option(option), indent=2, ensure_ascii=False)
+    response = HttpResponse(body.encode(), content_type=f"{ODRL_MEDIA_TYPE}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{slug}-{option.pk}.odrl.jsonld"'
+    return response
+
+
+def sample_image(request, slug: str, file_id: str):
+    """A thumbnail of one of the images a published listing shows among its samples."""
+    data_file = selectors.listing_preview_image(slug=slug, file_id=file_id)
+    thumbnail = preview_thumbnail(data_file) if data_file is not None else None
+    if thumbnail is None:
+        raise Http404("No such sample.")
+    response = HttpResponse(thumbnail, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 def client_address(request) -> str:

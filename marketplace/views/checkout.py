@@ -3,12 +3,14 @@ order desk and the public certificate check."""
 
 import json
 import secrets
+from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import organization_required, staff_required
@@ -37,44 +39,80 @@ def _option_on_sale(option_id: str) -> LicenseOption:
     return option
 
 
+def _checkout_submitted(request, form, place_order):
+    """Place the order with `place_order(**billing)` and pay a test card in test mode; the
+    redirect to the order, or None with the refusal on the form."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    try:
+        order = place_order(
+            actor=request.user,
+            organization=request.organization,
+            payment_method=data["payment_method"],
+            po_number=data["po_number"],
+            billing_company=data["billing_company"],
+            billing_address=data["billing_address"],
+            billing_vat_id=data["billing_vat_id"],
+            # A double submit of the same form places one order.
+            idempotency_key=f"checkout-{data['checkout_token']}",
+        )
+        if order.payment_method == Order.PaymentMethod.CARD and settings.STRIPE_TEST_MODE:
+            services.pay_with_test_card(order=order, card=data["test_card"] or "4242424242424242")
+            messages.success(request, "Payment received. Your license is being issued.")
+        elif order.payment_method == Order.PaymentMethod.INVOICE:
+            messages.success(
+                request, "Order placed. Your invoice is ready; the license follows payment."
+            )
+    except DomainError as error:
+        form.add_error(None, error.message)
+        return None
+    return redirect("library:order", order_id=order.pk)
+
+
+def _new_checkout_form() -> CheckoutForm:
+    return CheckoutForm(initial={"checkout_token": secrets.token_urlsafe(16)})
+
+
 @organization_required(side="buyer")
 def checkout(request, option_id: str):
     option = _option_on_sale(option_id)
+    form = _new_checkout_form()
     if request.method == "POST":
         form = CheckoutForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                order = services.create_order(
-                    actor=request.user,
-                    organization=request.organization,
-                    option=option,
-                    payment_method=data["payment_method"],
-                    po_number=data["po_number"],
-                    billing_company=data["billing_company"],
-                    billing_address=data["billing_address"],
-                    billing_vat_id=data["billing_vat_id"],
-                    # A double submit of the same form places one order.
-                    idempotency_key=f"checkout-{data['checkout_token']}",
-                )
-                if order.payment_method == Order.PaymentMethod.CARD and settings.STRIPE_TEST_MODE:
-                    services.pay_with_test_card(
-                        order=order, card=data["test_card"] or "4242424242424242"
-                    )
-                    messages.success(request, "Payment received. Your license is being issued.")
-                elif order.payment_method == Order.PaymentMethod.INVOICE:
-                    messages.success(
-                        request, "Order placed. Your invoice is ready; the license follows payment."
-                    )
-                return redirect("library:order", order_id=order.pk)
-            except DomainError as error:
-                form.add_error(None, error.message)
-    else:
-        form = CheckoutForm(initial={"checkout_token": secrets.token_urlsafe(16)})
+        done = _checkout_submitted(request, form, partial(services.create_order, option=option))
+        if done is not None:
+            return done
     return render(
         request,
         "marketplace/checkout/checkout.html",
         {"option": option, "form": form, "test_mode": settings.STRIPE_TEST_MODE},
+    )
+
+
+@organization_required(side="buyer")
+def agreement_checkout(request, agreement_id: str):
+    """Check out an accepted agreement at the agreed price, by card or invoice."""
+    agreement = selectors.agreement_to_order(
+        organization=request.organization, agreement_id=agreement_id
+    )
+    if agreement is None:
+        raise Http404("No such agreement.")
+    live = selectors.live_order_of_agreement(agreement=agreement, now=timezone.now())
+    if live is not None:
+        messages.info(request, f"This agreement already has order {live.pk}.")
+        return redirect("library:order", order_id=live.pk)
+    form = _new_checkout_form()
+    if request.method == "POST":
+        form = CheckoutForm(request.POST)
+        place = partial(services.create_order_from_agreement, agreement=agreement)
+        done = _checkout_submitted(request, form, place)
+        if done is not None:
+            return done
+    return render(
+        request,
+        "marketplace/checkout/checkout.html",
+        {"agreement": agreement, "form": form, "test_mode": settings.STRIPE_TEST_MODE},
     )
 
 

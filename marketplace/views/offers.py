@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import organization_required
@@ -61,6 +62,11 @@ def offer_detail(request, offer_id: str):
     side = offer.side_of(request.organization)
     your_turn = offer.is_open and side is not None and steps and steps[-1].proposal.side != side
     agreement = Agreement.objects.filter(offer=offer).first()
+    agreement_order = (
+        catalog.live_order_of_agreement(agreement=agreement, now=timezone.now())
+        if agreement
+        else None
+    )
     return render(
         request,
         "marketplace/offers/detail.html",
@@ -71,6 +77,7 @@ def offer_detail(request, offer_id: str):
             "your_turn": your_turn,
             "latest": steps[-1].proposal if steps else None,
             "agreement": agreement,
+            "agreement_order": agreement_order,
             "uses": Use.choices,
         },
     )
@@ -116,8 +123,16 @@ def offer_act(request, offer_id: str, verb: str):
     common = {"actor": request.user, "organization": request.organization, "offer": offer}
     try:
         if verb == "accept":
-            services.accept_offer(**common)
-            messages.success(request, "Accepted: the agreement is below.")
+            agreement = services.accept_offer(**common)
+            messages.success(
+                request,
+                "Accepted: the agreement is below."
+                + (
+                    " Check out at the agreed price to receive the license."
+                    if agreement.buyer_org_id == request.organization.pk
+                    else ""
+                ),
+            )
         elif verb == "reject":
             services.reject_offer(**common, reason=request.POST.get("reason", ""))
         elif verb == "withdraw":

@@ -24,7 +24,7 @@ def test_a_visitor_browses_filters_and_opens_a_dataset(live_server, page, make_l
     page.get_by_role("link", name="Bike counter readings").click()
     expect(page).to_have_url(re.compile(r"/catalog/bike-counter-readings/$"))
     expect(page.get_by_role("heading", name="License options")).to_be_visible()
-    expect(page.get_by_text("data/records.jsonl")).to_be_visible()
+    expect(page.get_by_role("cell", name="data/records.jsonl")).to_be_visible()
     page.screenshot(path=str(artifacts / "dataset-page.png"), full_page=True)
 
 

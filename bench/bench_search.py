@@ -270,14 +270,14 @@ def _free_port() -> int:
 
 
 def _answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         connection.request("GET", TRIVIAL_PATH)
-        status = connection.getresponse().status
-        connection.close()
+        return connection.getresponse().status == 200
     except OSError:
         return False
-    return status == 200
+    finally:
+        connection.close()
 
 
 @contextmanager
@@ -297,6 +297,9 @@ def serving(env: dict, log_path: Path):
                 f"127.0.0.1:{port}",
                 "--log-level",
                 "warning",
+                # A slow answer is a figure to report, not a worker to kill (default 30 s).
+                "--timeout",
+                "300",
             ],
             env=env,
             cwd=ROOT,

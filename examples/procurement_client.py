@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 API = "/api/v1"
 REQUEST_TIMEOUT = 30
+RETRIES = 3
 
 
 class StepFailed(Exception):
@@ -78,7 +79,14 @@ class Client:
         return path if path.startswith("http") else self.base_url + path
 
     def request(self, method: str, path: str, *, expect=(200,), **kwargs) -> requests.Response:
-        response = self.session.request(method, self.url(path), timeout=REQUEST_TIMEOUT, **kwargs)
+        for attempt in range(RETRIES + 1):
+            response = self.session.request(
+                method, self.url(path), timeout=REQUEST_TIMEOUT, **kwargs
+            )
+            # Rate limited (429) or busy (503): wait as told, then send the same request again.
+            if response.status_code not in (429, 503) or attempt == RETRIES:
+                break
+            time.sleep(retry_after(response))
         if response.status_code not in expect:
             raise StepFailed(f"{method} {path} as {self.name} answered {describe(response)}")
         return response
@@ -87,7 +95,8 @@ class Client:
         return self.request("GET", path, **kwargs).json()
 
     def post(self, path: str, body: dict | None = None, *, expect=(200, 201)) -> dict:
-        # A fresh Idempotency-Key per intended operation: a retry of this call is safe.
+        # One Idempotency-Key per intended operation, sent again with each retry of it: a
+        # retried offer or order is created once, and the first answer is replayed.
         headers = {"Idempotency-Key": str(uuid.uuid4())}
         return self.request("POST", path, json=body or {}, headers=headers, expect=expect).json()
 
@@ -101,6 +110,13 @@ class Client:
             page = self.get(page["next"])
 
 
+def retry_after(response: requests.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.1), 30.0)
+    except ValueError:
+        return 1.0
+
+
 def describe(response: requests.Response) -> str:
     """`404 (not_found: No such license.)` from a problem JSON answer, else the status."""
     try:
@@ -112,7 +128,7 @@ def describe(response: requests.Response) -> str:
     return str(response.status_code)
 
 
-def wait_for(what: str, check, deadline: float, interval: float = 0.25):
+def wait_for(what: str, check, deadline: float, interval: float = 0.5):
     """Poll `check` until it returns something truthy; StepFailed at the deadline."""
     while True:
         value = check()
@@ -225,6 +241,9 @@ class Purchase:
         self.deadline = time.monotonic() + options.timeout
         self.receiver = Receiver(options.listen)
         self.endpoints: list[tuple[Client, str]] = []
+        # Filled in by the steps, in order.
+        self.listing = self.option = self.offer = self.agreement = self.order_data = None
+        self.license = self.jwks = self.manifest = None
         self.secrets: dict[str, str] = {}
         self.expected: dict[str, set[tuple[str, str, str]]] = {"buyer": set(), "creator": set()}
 

@@ -4,6 +4,7 @@ every step holds; by invoice it waits for staff to mark the invoice paid; it exi
 the step when one does not hold."""
 
 import importlib
+import importlib.util
 import io
 import re
 import subprocess
@@ -207,3 +208,40 @@ def test_the_client_refuses_to_start_without_both_keys():
     )
     assert result.returncode == 2
     assert "--creator-key" in result.stderr
+
+
+def load_client():
+    spec = importlib.util.spec_from_file_location("procurement_client", CLIENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_clients_checks_refuse_a_tampered_envelope_root_or_webhook():
+    import hashlib
+    import time
+
+    from accounts.webhooks import signature_header
+    from provenance.merkle import merkle_root
+    from provenance.signing import jwks, sign_payload
+
+    client = load_client()
+    envelope = sign_payload({"type": "wellspring.license-manifest", "files": [], "n": 1})
+    assert client.verify_envelope(envelope, jwks())["n"] == 1
+    tampered = {**envelope, "payload": {**envelope["payload"], "n": 2}}
+    with pytest.raises(client.StepFailed, match="does not verify"):
+        client.verify_envelope(tampered, jwks())
+    with pytest.raises(client.StepFailed, match="no Ed25519 key"):
+        client.verify_envelope({**envelope, "kid": "someone-else"}, jwks())
+
+    files = [(f"d/{n}.csv", hashlib.sha256(b"%d" % n).hexdigest()) for n in range(7)]
+    assert client.merkle_root(files) == merkle_root(files)
+    assert client.merkle_root([]) == merkle_root([])
+
+    body = b'{"id":"evt_1","type":"order.paid"}'
+    header = signature_header(body=body, secrets_=["whsec_a"], timestamp=int(time.time()))
+    assert client.webhook_signature_holds(body, header, "whsec_a")
+    assert not client.webhook_signature_holds(body.replace(b"paid", b"refunded"), header, "whsec_a")
+    assert not client.webhook_signature_holds(body, header, "whsec_b")
+    stale = signature_header(body=body, secrets_=["whsec_a"], timestamp=int(time.time()) - 900)
+    assert not client.webhook_signature_holds(body, stale, "whsec_a")

@@ -4,13 +4,23 @@ Both need the `webhooks:manage` scope; events are the same feed webhooks deliver
 that poll. Changing endpoints is for owners (a member's session gets 403).
 """
 
+import base64
+import binascii
+import json
+import operator
+from dataclasses import dataclass
+from functools import reduce
+
+from django.db.models import Q
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from accounts import selectors, webhooks
 from accounts.idempotency import idempotent
@@ -25,21 +35,113 @@ EVENT_TYPES = [value for value in Event.Type.values if value != Event.Type.PING]
 
 
 class CountedCursorPagination(CursorPagination):
-    """Cursor pages that stay stable while rows are added, with the total like every list."""
+    """Cursor pages that stay stable while rows are added, with the total like every list.
+
+    A keyset cursor: it carries the values of every `ordering` field of the row it stops at (the
+    last field unique, the tie-breaker), and the next page starts strictly after them. So no row
+    is repeated or skipped when rows are added between two fetches, even when many rows share a
+    timestamp (DRF's own cursor keeps only the first field and an offset, which shifts then).
+
+    `page=N` still answers the Nth page by offset, for clients written when lists had page
+    numbers; such a page shifts when rows arrive, its `next` and `previous` are cursors again.
+    An unreadable cursor or a page past the end answers 404, as before.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
     ordering = ("-created_at", "-id")
+    page_query_param = "page"
+    template = None
 
     def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = remove_query_param(request.build_absolute_uri(), self.page_query_param)
         self.count = queryset.count()
-        return super().paginate_queryset(queryset, request, view)
+        cursor = self.decode_cursor(request)
+        reverse = cursor.reverse if cursor else False
+        ordering = tuple(self.ordering)
+        if reverse:
+            ordering = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in ordering)
+        queryset = queryset.order_by(*ordering)
+        offset = 0
+        if cursor is not None:
+            queryset = queryset.filter(_after(ordering, cursor.position))
+        else:
+            offset = self._page_offset(request)
+            if offset and offset >= self.count:
+                raise NotFound("Invalid page.")
+        rows = list(queryset[offset : offset + self.page_size + 1])
+        page = rows[: self.page_size]
+        has_more = len(rows) > self.page_size
+        if reverse:
+            page.reverse()
+            self.has_next, self.has_previous = True, has_more
+        else:
+            self.has_next, self.has_previous = has_more, cursor is not None or offset > 0
+        self.page = page
+        return page
+
+    def _page_offset(self, request) -> int:
+        number = request.query_params.get(self.page_query_param)
+        if number in (None, "", "1"):
+            return 0
+        if not (number.isascii() and number.isdigit()) or int(number) < 1:
+            raise NotFound("Invalid page.")
+        return (int(number) - 1) * self.page_size
+
+    def _position(self, row) -> list[str]:
+        values = []
+        for field in self.ordering:
+            value = row
+            for name in field.lstrip("-").split("__"):
+                value = getattr(value, name)
+            values.append(value.isoformat() if hasattr(value, "isoformat") else str(value))
+        return values
+
+    def get_next_link(self):
+        if not self.has_next or not self.page:
+            return None
+        return self.encode_cursor(_Cursor(self._position(self.page[-1]), reverse=False))
+
+    def get_previous_link(self):
+        if not self.has_previous or not self.page:
+            return None
+        return self.encode_cursor(_Cursor(self._position(self.page[0]), reverse=True))
+
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            token = json.loads(base64.urlsafe_b64decode(encoded.encode("ascii")))
+            position, reverse = token["p"], token.get("r", 0)
+            if (
+                not isinstance(position, list)
+                or len(position) != len(self.ordering)
+                or not all(isinstance(value, str) for value in position)
+                or reverse not in (0, 1)
+            ):
+                raise ValueError
+        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+            raise NotFound("Invalid cursor.") from None
+        return _Cursor(position, reverse=bool(reverse))
+
+    def encode_cursor(self, cursor):
+        token = json.dumps({"p": cursor.position, "r": int(cursor.reverse)}, separators=(",", ":"))
+        encoded = base64.urlsafe_b64encode(token.encode()).decode("ascii")
+        return replace_query_param(self.base_url, self.cursor_query_param, encoded)
 
     def get_paginated_response(self, data):
-        response = super().get_paginated_response(data)
-        response.data = {"count": self.count, **response.data}
-        return response
+        return Response(
+            {
+                "count": self.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
 
     def get_paginated_response_schema(self, schema):
         result = super().get_paginated_response_schema(schema)
@@ -49,6 +151,36 @@ class CountedCursorPagination(CursorPagination):
         }
         result["required"] = ["count", "next", "previous", "results"]
         return result
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The Nth page by offset, for clients written for page numbers; "
+                "it shifts when rows are added. Follow `next` instead.",
+                "schema": {"type": "integer", "minimum": 1},
+                "deprecated": True,
+            },
+        ]
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    position: list[str]
+    reverse: bool
+
+
+def _after(ordering: tuple[str, ...], position: list[str]) -> Q:
+    """Rows strictly after `position` in `ordering`: compared field by field, left to right."""
+    branches, equal = [], Q()
+    for field, value in zip(ordering, position, strict=True):
+        name = field.lstrip("-")
+        branches.append(equal & Q(**{f"{name}__{'lt' if field.startswith('-') else 'gt'}": value}))
+        equal &= Q(**{name: value})
+    return reduce(operator.or_, branches)
 
 
 # --- Serializers ------------------------------------------------------------------------------

@@ -209,6 +209,7 @@ class Event(models.Model):
         LICENSE_EXPIRING = "license.expiring"
         USAGE_REPORT_DUE = "usage_report.due"
         USAGE_REPORT_BREACH = "usage_report.breach"
+        USAGE_REPORT_FILED = "usage_report.filed"
         STATEMENT_ISSUED = "statement.issued"
         CLAIM_UPHELD = "claim.upheld"
         PING = "ping"

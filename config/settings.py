@@ -193,6 +193,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "marketplace.tasks.expire_orders_task", "schedule": 300.0},
     "reconcile-orders": {"task": "marketplace.tasks.reconcile_orders_task", "schedule": 600.0},
     "expire-licenses": {"task": "licensing.tasks.expire_licenses_task", "schedule": 3600.0},
+    "warn-expiring-licenses": {
+        "task": "licensing.tasks.warn_expiring_licenses_task",
+        "schedule": 3600.0,
+    },
     "expire-offers-every-15-minutes": {
         "task": "licensing.tasks.expire_offers_task",
         "schedule": 900.0,

@@ -181,6 +181,37 @@ class UsageReportPagination(CountedCursorPagination):
     ordering = ("created_at", "id")
 
 
+class LicensePagination(CountedCursorPagination):
+    """Newest first, as the list was when it had page numbers; the id breaks ties."""
+
+    ordering = ("-created_at", "id")
+
+
+class DeliveryPagination(CountedCursorPagination):
+    """By path, as `files/` and the manifest list them; the id breaks ties."""
+
+    ordering = ("data_file__path", "id")
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    path = serializers.CharField(source="data_file.path")
+    size = serializers.IntegerField(source="size_bytes", help_text="Bytes as delivered.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the bytes as delivered.")
+    media_type = serializers.CharField(source="data_file.media_type")
+    fingerprint = serializers.CharField(
+        source="fingerprint_method", help_text="text-eol, png-text or none."
+    )
+    download_url = serializers.SerializerMethodField(
+        help_text="Signed; expires after `DOWNLOAD_LINK_SECONDS`; supports HTTP Range."
+    )
+    created_at = serializers.DateTimeField()
+
+    def get_download_url(self, item) -> str:
+        url = reverse("licensing:download", args=[delivering.file_token(item)])
+        return self.context["request"].build_absolute_uri(url)
+
+
 def files_payload(request, license: License) -> dict:
     from django.conf import settings
 
@@ -208,8 +239,8 @@ def files_payload(request, license: License) -> dict:
 @extend_schema_view(
     list=extend_schema(
         operation_id="licenses_list",
-        summary="Your organization's licenses",
-        responses={200: LicenseSerializer(many=True)},
+        summary="Your organization's licenses, newest first (cursor pages)",
+        responses={200: LicenseSerializer(many=True), 404: PROBLEM},
     ),
     retrieve=extend_schema(
         operation_id="licenses_retrieve",
@@ -224,6 +255,7 @@ class LicenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = [IsAuthenticated, HasScope, HasOrganization]
     required_scopes = {"*": "licenses:read", "POST": "usage:write"}
     lookup_value_regex = ID_PATTERN
+    pagination_class = LicensePagination
 
     def get_queryset(self):
         return selectors.licenses_of(organization=request_organization(self.request)).order_by(
@@ -292,6 +324,25 @@ class LicenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if license.status != License.Status.ACTIVE:
             raise Conflict(f"The license is {license.status}: its files cannot be downloaded.")
         return Response(files_payload(request, license))
+
+    @extend_schema(
+        operation_id="licenses_deliveries_list",
+        summary="The licensed files as delivered, by path, with signed links (cursor pages)",
+        description=(
+            "The same files as `files/`, one delivery per file, in cursor pages for versions "
+            "with many files: follow `next`. The list is complete once the license's manifest "
+            "is issued. 409 when the license is not active."
+        ),
+        responses={200: DeliverySerializer(many=True), 404: PROBLEM, 409: PROBLEM},
+    )
+    @action(detail=True, methods=["get"], pagination_class=DeliveryPagination)
+    def deliveries(self, request, pk=None):
+        license = self.get_object()
+        if license.status != License.Status.ACTIVE:
+            raise Conflict(f"The license is {license.status}: its files cannot be downloaded.")
+        page = self.paginate_queryset(selectors.deliveries_of(license=license))
+        serializer = DeliverySerializer(page, many=True, context={"request": request})
+        return self.get_paginated_response(serializer.data)
 
     @extend_schema(
         methods=["GET"],

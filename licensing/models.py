@@ -192,6 +192,9 @@ class License(models.Model):
         help_text="Set while an upheld rights claim disputes the dataset; cleared on reinstatement.",
     )
     flag_reason = models.CharField(max_length=500, blank=True)
+    expiry_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the licensee was told that the term ends soon."
+    )
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -476,6 +476,57 @@ def expire_licenses(*, now: datetime | None = None) -> int:
     return count
 
 
+EXPIRY_NOTICE_DAYS = 30
+
+
+def warn_expiring_licenses(*, now: datetime | None = None) -> int:
+    """Tell each licensee, once, that an active license ends within EXPIRY_NOTICE_DAYS.
+
+    Emits `license.expiring` (`license`, `ends_at`, `days_left`) and notifies the licensee's
+    members. Each license is claimed by a conditional update, so overlapping or repeated runs
+    tell it once. Returns how many licenses were told.
+    """
+    now = now or timezone.now()
+    due = License.objects.filter(
+        status=License.Status.ACTIVE,
+        expiry_notified_at__isnull=True,
+        ends_at__gt=now,
+        ends_at__lte=now + timedelta(days=EXPIRY_NOTICE_DAYS),
+    ).values_list("pk", flat=True)
+    told = 0
+    for license_id in list(due):
+        with transaction.atomic():
+            claimed = License.objects.filter(
+                pk=license_id, status=License.Status.ACTIVE, expiry_notified_at__isnull=True
+            ).update(expiry_notified_at=now)
+            if not claimed:
+                continue
+            license = License.objects.select_related("organization", "version__dataset").get(
+                pk=license_id
+            )
+            days_left = (license.ends_at - now).days
+            emit_event(
+                organization=license.organization,
+                type=Event.Type.LICENSE_EXPIRING,
+                data={
+                    "license": license.pk,
+                    "ends_at": license.ends_at.isoformat(),
+                    "days_left": days_left,
+                },
+                now=now,
+            )
+            notify_organization(
+                organization=license.organization,
+                verb="license.expiring",
+                text=f"Your license {license.pk} to {license.version.dataset.title} ends on "
+                f"{license.ends_at.date().isoformat()}, in {days_left} days.",
+                link=f"/library/licenses/{license.pk}/",
+                now=now,
+            )
+        told += 1
+    return told
+
+
 def certificate_payload(license: License) -> dict:
     version = license.version
     dataset = version.dataset

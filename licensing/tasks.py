@@ -10,6 +10,11 @@ def expire_licenses_task() -> int:
     return services.expire_licenses()
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def warn_expiring_licenses_task() -> int:
+    return services.warn_expiring_licenses()
+
+
 @shared_task
 def expire_offers_task() -> int:
     return services.expire_offers()

@@ -302,9 +302,27 @@ def file_usage_report(
             },
             now=now,
         )
+        _announce_filed(report, license, now)
         if found:
             _announce_breach(report, license, now)
     return report
+
+
+def _announce_filed(report: UsageReport, license: License, now: datetime) -> None:
+    """`usage_report.filed` to the licensee and the licensor, breach or not."""
+    data = {
+        "license": license.pk,
+        "usage_report": report.pk,
+        "status": report.status,
+        "period_start_on": report.period_start_on.isoformat(),
+        "period_end_on": report.period_end_on.isoformat(),
+    }
+    dataset = license.version.dataset
+    parties = [license.organization]
+    if dataset.organization_id != license.organization_id:
+        parties.append(dataset.organization)
+    for party in parties:
+        emit_event(organization=party, type=Event.Type.USAGE_REPORT_FILED, data=data, now=now)
 
 
 def _announce_breach(report: UsageReport, license: License, now: datetime) -> None:

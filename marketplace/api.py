@@ -1,5 +1,6 @@
 """The catalog API: read-only listings for procurement systems."""
 
+import stripe
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
@@ -10,16 +11,18 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from accounts.errors import InvalidInput, NotFound
+from accounts.errors import Busy, Conflict, InvalidInput, NotFound
 from accounts.idempotency import idempotent
 from accounts.rest import HasOrganization, HasScope, PagePagination, request_organization
 from licensing.models import Agreement, LicenseOption, Use
 from licensing.money import SUPPORTED_CURRENCIES, parse_major
 from licensing.odrl import odrl_for_option
 from marketplace import selectors, services
+from marketplace.forms import TEST_CARDS
 from marketplace.models import Listing, Order
 from provenance.models import Dataset
 from provenance.selectors import quality_report_of
@@ -573,6 +576,16 @@ class OrderInputSerializer(serializers.Serializer):
         return data
 
 
+class TestPaymentSerializer(serializers.Serializer):
+    card = serializers.ChoiceField(
+        choices=TEST_CARDS,
+        required=False,
+        default=TEST_CARDS[0][0],
+        help_text="A Stripe test card: `4242424242424242` succeeds, "
+        "`pm_card_chargeCustomerFail` is declined.",
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         operation_id="orders_list",
@@ -595,6 +608,52 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self):
         return selectors.orders_of(organization=request_organization(self.request))
+
+    def get_object(self):
+        order = selectors.order_of(
+            organization=request_organization(self.request), order_id=self.kwargs["pk"]
+        )
+        if order is None:
+            raise Http404("No such order.")
+        return order
+
+    @extend_schema(
+        operation_id="orders_test_payment",
+        summary="Test mode only: pay a card order with a Stripe test card",
+        description="For procurement systems and scripts under test, with no browser to run "
+        "Stripe.js: Wellspring confirms the order's PaymentIntent with the test card at Stripe "
+        "(localstripe in development) and reads the outcome back, as the checkout page's test "
+        "card does. The license follows as for any card payment. 409 outside test mode or for "
+        "an order not awaiting a card payment; 400 `card_declined` for a declined card.",
+        request=TestPaymentSerializer,
+        responses={
+            200: OrderSerializer,
+            400: PROBLEM,
+            403: PROBLEM,
+            404: PROBLEM,
+            409: PROBLEM,
+            503: PROBLEM,
+        },
+    )
+    @idempotent
+    @action(detail=True, methods=["post"], url_path="test-payment")
+    def test_payment(self, request, pk=None):
+        order = self.get_object()
+        serializer = TestPaymentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not settings.STRIPE_TEST_MODE:
+            raise Conflict(
+                "Test cards work only in test mode; confirm the client secret with Stripe.js.",
+                code="not_test_mode",
+            )
+        if order.payment_method != Order.PaymentMethod.CARD or order.status != "pending":
+            raise Conflict("This order is not awaiting a card payment.", code="not_awaiting_card")
+        try:
+            order = services.pay_with_test_card(order=order, card=serializer.validated_data["card"])
+        except stripe.StripeError:
+            raise Busy("Stripe did not answer as expected; try again in a moment.") from None
+        order = self.get_object()
+        return Response(OrderSerializer(order).data)
 
     @extend_schema(
         operation_id="orders_create",

@@ -771,7 +771,9 @@ class QualityBand(models.Model):
     key = models.BigIntegerField(help_text="Band number and band values, hashed to 64 bits.")
 
     class Meta:
-        indexes = [models.Index(fields=["key"], name="provenance_qualityband_key")]
+        # (key, version): overlap queries look a key up in the versions a buyer licensed; a key
+        # index alone made them walk every version's rows of common keys (minutes on SQLite).
+        indexes = [models.Index(fields=["key", "version"], name="provenance_qualityband_key_ver")]
 
     def __str__(self) -> str:
         return f"band {self.key} of {self.version_id}#{self.record}"

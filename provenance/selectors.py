@@ -465,14 +465,17 @@ def record_overlaps(
         params.extend(versions)
     params.append(NOVELTY_MIN_BANDS)
     # Only our table names and %s placeholders are interpolated; every value is a parameter.
+    # `held` is each licensed version's distinct keys: a key repeated in thousands of its
+    # records (numeric tables) would otherwise multiply every matching row by as many.
     sql = f"""
         SELECT version_id, against_id, COUNT(*) FROM (
             SELECT checked.version_id AS version_id, held.version_id AS against_id
-            FROM {band} held
+            FROM (
+                SELECT DISTINCT version_id, key FROM {band} WHERE version_id IN ({against_marks})
+            ) held
             JOIN {band} checked ON checked.key = held.key
             JOIN {version_table} v ON v.id = checked.version_id
-            WHERE held.version_id IN ({against_marks})
-              AND checked.version_id <> held.version_id
+            WHERE checked.version_id <> held.version_id
               AND v.status = %s {narrowed}
             GROUP BY checked.version_id, held.version_id, checked.record
             HAVING COUNT(DISTINCT checked.key) >= %s

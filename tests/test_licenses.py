@@ -10,7 +10,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.errors import Conflict
-from accounts.models import Event
+from accounts.models import Event, Notification
 from licensing import fingerprint
 from licensing import services as licensing
 from licensing.models import Certificate, Delivery, License
@@ -97,6 +97,48 @@ def test_licenses_past_their_term_expire(cast, version):
     assert licensing.expire_licenses(now=timezone.now() + timedelta(days=31)) == 1
     license.refresh_from_db()
     assert license.status == "expired"
+
+
+def test_a_license_ending_within_30_days_is_announced_once_as_expiring(cast, version):
+    now = timezone.now()
+    soon = grant(cast, version, source="order:ord_soon", now=now - timedelta(days=5))
+    later = licensing.grant_license(
+        organization=cast.buyer_org,
+        version=version,
+        terms={**TERMS, "term_days": 365},
+        source="order:ord_later",
+        now=now,
+    )
+    perpetual = licensing.grant_license(
+        organization=cast.buyer_org,
+        version=version,
+        terms={**TERMS, "term_days": None},
+        source="order:ord_forever",
+        now=now,
+    )
+    assert licensing.warn_expiring_licenses(now=now) == 1
+    assert licensing.warn_expiring_licenses(now=now + timedelta(hours=1)) == 0
+    event = Event.objects.get(type="license.expiring")
+    assert event.organization == cast.buyer_org
+    assert event.data == {
+        "license": soon.pk,
+        "ends_at": soon.ends_at.isoformat(),
+        "days_left": 25,
+    }
+    told = Notification.objects.filter(verb="license.expiring")
+    assert {note.recipient.email for note in told} == {"buyer@example.test"}
+    assert soon.pk in told.get().text
+    assert licensing.warn_expiring_licenses(now=later.ends_at - timedelta(days=29)) == 1
+    assert not Event.objects.filter(data__license=perpetual.pk, type="license.expiring").exists()
+
+
+def test_a_suspended_or_ended_license_is_not_announced_as_expiring(cast, version):
+    now = timezone.now()
+    suspended = grant(cast, version, source="order:ord_held", now=now - timedelta(days=5))
+    licensing.change_license_status(license=suspended, status="suspended", reason="Disputed.")
+    grant(cast, version, source="order:ord_over", now=now - timedelta(days=40))
+    assert licensing.warn_expiring_licenses(now=now) == 0
+    assert not Event.objects.filter(type="license.expiring").exists()
 
 
 def test_a_certificate_is_signed_issued_once_and_verifies(cast, version):

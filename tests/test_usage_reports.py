@@ -94,6 +94,36 @@ def test_buyer_files_a_report_within_the_terms(buyer_api, license, frozen):
     assert not Event.objects.filter(type="usage_report.breach").exists()
 
 
+def test_every_filed_report_is_announced_to_the_licensee_and_the_licensor(
+    buyer_api, cast, license, frozen
+):
+    within = buyer_api.post(url(license), report_body(), format="json").json()
+    breach = buyer_api.post(
+        url(license),
+        report_body(period_start_on="2026-03-01", period_end_on="2026-03-10", purpose="retrieval"),
+        format="json",
+    ).json()
+    filed = Event.objects.filter(type="usage_report.filed")
+    assert sorted((e.organization.slug, e.data["usage_report"]) for e in filed) == sorted(
+        [
+            ("buyers", within["id"]),
+            ("creators", within["id"]),
+            ("buyers", breach["id"]),
+            ("creators", breach["id"]),
+        ]
+    )
+    event = filed.filter(organization=cast.creator_org, data__usage_report=within["id"]).get()
+    assert event.data == {
+        "license": license.pk,
+        "usage_report": within["id"],
+        "status": "ok",
+        "period_start_on": "2026-02-01",
+        "period_end_on": "2026-02-28",
+    }
+    assert not filed.filter(organization=cast.outsider_org).exists()
+    assert Event.objects.filter(type="usage_report.breach").count() == 2
+
+
 def test_reports_are_listed_oldest_first_in_stable_cursor_pages(buyer_api, cast, license, frozen):
     for month in (2, 3):
         usage.file_usage_report(

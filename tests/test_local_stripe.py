@@ -47,3 +47,27 @@ def test_local_stripe_serves_a_fake_stripe_api_on_the_configured_port(tmp_path):
     time.sleep(0.5)
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_local_stripe_refuses_a_port_another_server_already_holds(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "STRIPE_LOCAL_PORT": str(port),
+            "STRIPE_SECRET_KEY": "",
+            "STRIPE_API_BASE": "",
+            "WELLSPRING_VAR_DIR": str(tmp_path),
+        }
+        result = subprocess.run(
+            [sys.executable, "manage.py", "local_stripe"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"Port {port} is already in use" in result.stderr

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -37,11 +37,18 @@ class Command(BaseCommand):
             self.stderr.write("localstripe is not installed: pip install localstripe")
             signal.pause()
             return
+        if self._listening(port):
+            # Registering our webhook with somebody else's server on this port would send its
+            # events to us and ours nowhere: refuse, and say how to move.
+            raise CommandError(
+                f"Port {port} is already in use: stop what listens there or set "
+                "STRIPE_LOCAL_PORT (and STRIPE_API_BASE) to a free port."
+            )
         process = subprocess.Popen([command, "--port", str(port)])
         # honcho stops us with SIGTERM: leave through `finally`, taking localstripe along.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            self._wait(port)
+            self._wait(port, process)
             self._register_webhook(port)
             self.stdout.write(f"localstripe (test mode) on http://127.0.0.1:{port}")
             process.wait()
@@ -50,14 +57,23 @@ class Command(BaseCommand):
                 process.terminate()
                 process.wait(timeout=10)
 
-    def _wait(self, port: int, timeout: float = 20) -> None:
+    @staticmethod
+    def _listening(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _wait(self, port: int, process: subprocess.Popen, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
+            if process.poll() is not None:
+                raise CommandError(f"localstripe exited with status {process.returncode}.")
+            if self._listening(port):
+                return
+            time.sleep(0.1)
+        raise CommandError(f"localstripe did not listen on port {port} within {timeout:.0f} s.")
 
     def _register_webhook(self, port: int) -> None:
         body = json.dumps(

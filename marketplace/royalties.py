@@ -13,20 +13,22 @@ key on every attempt.
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Organization, User
 from accounts.selectors import membership_in
 from accounts.services import emit_event, notify_organization
-from licensing.models import RoyaltyLine, RoyaltyStatement
-from licensing.money import format_minor
+from licensing.models import License, RoyaltyLine, RoyaltyStatement, UsageReport
+from licensing.money import format_minor, split_fee
 from marketplace.models import Order, OrderRefund, Payout, PayoutAccount
 from marketplace.payments import StripeGateway, TransferFailed, get_gateway
 from provenance.services import record_event
@@ -84,11 +86,24 @@ class Item:
     amount_minor: int
 
 
+def _on_a_line(kind: str) -> Exists:
+    """Whether a line of this kind already accounts for the outer row (the unique index on
+    kind and source answers it, however many lines there are)."""
+    return Exists(RoyaltyLine.objects.filter(kind=kind, source=OuterRef("pk")))
+
+
+def _unbilled_orders(*, until: datetime):
+    return Order.objects.filter(paid_at__lt=until).exclude(_on_a_line(Kind.SALE))
+
+
+def _unbilled_refunds(*, until: datetime):
+    return OrderRefund.objects.filter(refunded_at__lt=until).exclude(_on_a_line(Kind.REFUND))
+
+
 def _sale_items(*, until: datetime, organization_ids=None) -> list[Item]:
     """Paid orders not yet on any statement: the sale and the platform's fee, two lines each."""
     orders = (
-        Order.objects.filter(paid_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.SALE).values("source"))
+        _unbilled_orders(until=until)
         .select_related("version__dataset", "organization")
         .order_by("paid_at", "id")
     )
@@ -128,8 +143,7 @@ def _sale_items(*, until: datetime, organization_ids=None) -> list[Item]:
 def _refund_items(*, until: datetime, organization_ids=None) -> list[Item]:
     """Refunds not yet on any statement: the refund and the fee it returns, two lines each."""
     refunds = (
-        OrderRefund.objects.filter(refunded_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.REFUND).values("source"))
+        _unbilled_refunds(until=until)
         .select_related("order__version__dataset")
         .order_by("refunded_at", "id")
     )
@@ -167,10 +181,159 @@ def _refund_items(*, until: datetime, organization_ids=None) -> list[Item]:
     return items
 
 
-def _metered_items(*, starts_on: date, ends_on: date, organization_ids=None) -> list[Item]:
-    """Metered usage charges received in the period, one aggregate per license, and the
-    platform's fee on them. Summed by the database in one query for all creators."""
-    return []
+@dataclass(frozen=True)
+class MeteredUsage:
+    """One license's metered charges received (filed) in one month, summed by the database."""
+
+    license_id: str
+    organization_id: str
+    dataset_id: str
+    dataset_title: str
+    licensee: str
+    currency: str
+    month: date
+    charge_minor: int
+    reports: int
+    last_at: datetime
+
+    def items(self, fee_bps: int) -> list[Item]:
+        """The charge and the platform's fee on it: one source per license and month."""
+        fee, _ = split_fee(self.charge_minor, fee_bps)
+        common = {
+            "organization_id": self.organization_id,
+            "currency": self.currency,
+            "dataset_id": self.dataset_id,
+            "occurred_at": self.last_at,
+            "source": f"{self.license_id}:{self.month:%Y-%m}",
+        }
+        reports = f"{self.reports} report{'s' if self.reports != 1 else ''}"
+        items = [
+            Item(
+                kind=Kind.METERED,
+                description=(
+                    f"{self.dataset_title}: metered usage on license {self.license_id} by "
+                    f"{self.licensee}, {reports} filed in {self.month:%B %Y}"
+                ),
+                amount_minor=self.charge_minor,
+                **common,
+            )
+        ]
+        if fee:
+            items.append(
+                Item(
+                    kind=Kind.METERED_FEE,
+                    description=(
+                        f"Platform fee on metered usage of license {self.license_id} "
+                        f"({self.month:%B %Y})"
+                    ),
+                    amount_minor=-fee,
+                    **common,
+                )
+            )
+        return items
+
+
+def _covered_until(*, before: date, organization_ids=None) -> dict[str, date]:
+    """Per organization, the end of its latest statement for a month before `before`: metered
+    usage filed earlier than that is on a statement already. Organizations with no statement
+    are absent."""
+    statements = RoyaltyStatement.objects.filter(period_starts_on__lt=before)
+    if organization_ids is not None:
+        statements = statements.filter(organization_id__in=organization_ids)
+    return dict(
+        statements.order_by()
+        .values("organization_id")
+        .annotate(covered=Max("period_ends_on"))
+        .values_list("organization_id", "covered")
+    )
+
+
+def _sum_per_license(reports, *, by_month: bool) -> list[dict]:
+    """The database sums billed charges per license and currency (and month of filing)."""
+    keys = ["license_id", "currency"]
+    if by_month:
+        reports = reports.annotate(month=TruncMonth("created_at", tzinfo=UTC))
+        keys.append("month")
+    return list(
+        reports.order_by()
+        .values(*keys)
+        .annotate(charge=Sum("billable_minor"), reports=Count("id"), last_at=Max("created_at"))
+    )
+
+
+def _metered_usage(
+    *, starts_on: date, ends_on: date, organization_ids=None
+) -> dict[str, list[MeteredUsage]]:
+    """Metered usage not yet on a statement, per creator organization, up to the end of the
+    month: what was filed in the month, and for an organization whose last statement is older
+    than the month before (or that has none), what was filed since then too.
+
+    Every sum is the database's: one GROUP BY over the month's reports for all creators (no
+    join, so a parallel scan serves it), then small lookups of the licenses it found.
+    """
+    since = _as_datetime(starts_on)
+    billed = UsageReport.objects.filter(billable_minor__gt=0)
+    month_reports = billed.filter(created_at__gte=since, created_at__lt=_as_datetime(ends_on))
+    if organization_ids is not None:
+        month_reports = month_reports.filter(
+            license__version__dataset__organization_id__in=organization_ids
+        )
+    rows = [{**row, "month": starts_on} for row in _sum_per_license(month_reports, by_month=False)]
+
+    covered = _covered_until(before=starts_on, organization_ids=organization_ids)
+    if organization_ids is None:
+        organizations = Organization.objects.filter(is_creator=True).values_list("pk", flat=True)
+    else:
+        organizations = organization_ids
+    behind = [pk for pk in organizations if covered.get(pk) != starts_on]
+    for chunk in _chunks(behind):
+        earlier = billed.filter(
+            created_at__lt=since, license__version__dataset__organization_id__in=chunk
+        )
+        known = [covered[pk] for pk in chunk if pk in covered]
+        if len(known) == len(chunk):
+            earlier = earlier.filter(created_at__gte=_as_datetime(min(known)))
+        rows += [
+            {**row, "month": row["month"].date()}
+            for row in _sum_per_license(earlier, by_month=True)
+        ]
+
+    licenses = {}
+    for chunk in _chunks(sorted({row["license_id"] for row in rows})):
+        for pk, *details in License.objects.filter(pk__in=chunk).values_list(
+            "pk",
+            "version__dataset__organization_id",
+            "version__dataset_id",
+            "version__dataset__title",
+            "organization__name",
+        ):
+            licenses[pk] = details
+    usage: dict[str, list[MeteredUsage]] = defaultdict(list)
+    for row in sorted(rows, key=lambda row: (row["month"], row["license_id"], row["currency"])):
+        organization_id, dataset_id, title, licensee = licenses[row["license_id"]]
+        if row["month"] < covered.get(organization_id, row["month"]):
+            continue  # an earlier statement of this organization has it
+        usage[organization_id].append(
+            MeteredUsage(
+                license_id=row["license_id"],
+                organization_id=organization_id,
+                dataset_id=dataset_id,
+                dataset_title=title,
+                licensee=licensee,
+                currency=row["currency"],
+                month=row["month"],
+                charge_minor=row["charge"],
+                reports=row["reports"],
+                last_at=row["last_at"],
+            )
+        )
+    return usage
+
+
+def _chunks(values, size: int = 2000):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 # --- Issuing ------------------------------------------------------------------------------
@@ -195,12 +358,14 @@ def _issue_for_organization(
     *,
     organization: Organization,
     starts_on: date,
-    metered: list[Item],
+    metered: list[MeteredUsage],
     actor: User | None,
     now: datetime,
 ) -> list[RoyaltyStatement]:
     """Issue one organization's statements for a month, once. Under the organization's lock, so
-    two builders racing (beat and an owner's click) produce one set of statements."""
+    two builders racing (beat and an owner's click) produce one set of statements. `metered`
+    is the organization's usage summed before the lock; what a statement issued meanwhile
+    took in is dropped here (its months are whole, so the cut is exact)."""
     ends_on = next_month(starts_on)
     with transaction.atomic():
         Organization.objects.select_for_update().filter(pk=organization.pk).first()
@@ -215,10 +380,18 @@ def _issue_for_organization(
             # A later statement already took in everything dated before its end.
             return []
         until = _as_datetime(ends_on)
+        covered = _covered_until(before=starts_on, organization_ids=[organization.pk])
+        first_open = covered.get(organization.pk)
+        fee_bps = settings.PLATFORM_FEE_BPS
         items = (
             _sale_items(until=until, organization_ids=[organization.pk])
             + _refund_items(until=until, organization_ids=[organization.pk])
-            + [item for item in metered if item.organization_id == organization.pk]
+            + [
+                item
+                for usage in metered
+                if first_open is None or usage.month >= first_open
+                for item in usage.items(fee_bps)
+            ]
         )
         by_currency = defaultdict(list)
         for item in items:
@@ -232,7 +405,7 @@ def _issue_for_organization(
                 period_starts_on=starts_on,
                 period_ends_on=ends_on,
                 currency=currency,
-                fee_bps=settings.PLATFORM_FEE_BPS,
+                fee_bps=fee_bps,
                 issued_at=now,
                 issued_by=actor,
                 **_totals(lines),
@@ -307,11 +480,23 @@ def _issue_safely(**kwargs) -> list[RoyaltyStatement]:
         )
 
 
+# A month's statement waits this long after the month ends, so that a usage report filed in
+# its last second has committed before the builder sums the month.
+SETTLE = timedelta(minutes=5)
+
+
 def _check_period(starts_on: date, now: datetime) -> None:
-    if _as_datetime(next_month(starts_on)) > now:
+    ends_at = _as_datetime(next_month(starts_on))
+    if ends_at > now:
         raise InvalidInput(
             f"{starts_on:%B %Y} has not ended yet; statements cover whole months.",
             errors={"period": ["Pick a month that has ended."]},
+        )
+    if ends_at + SETTLE > now:
+        raise InvalidInput(
+            f"{starts_on:%B %Y} has just ended; its statement can be issued from "
+            f"{ends_at + SETTLE:%H:%M} UTC.",
+            errors={"period": ["Try again in a few minutes."]},
         )
 
 
@@ -350,50 +535,67 @@ def issue_royalty_statements(
         raise Conflict(
             f"A statement for a later month exists; what happened in {starts_on:%B %Y} is on it."
         )
-    metered = _metered_items(
+    metered = _metered_usage(
         starts_on=starts_on, ends_on=next_month(starts_on), organization_ids=[organization.pk]
     )
     return _issue_safely(
-        organization=organization, starts_on=starts_on, metered=metered, actor=actor, now=now
+        organization=organization,
+        starts_on=starts_on,
+        metered=metered.get(organization.pk, []),
+        actor=actor,
+        now=now,
     )
 
 
 def issue_all_royalty_statements(
-    *, period_starts_on: date | None = None, now: datetime | None = None
+    *,
+    period_starts_on: date | None = None,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[RoyaltyStatement]:
     """Issue every creator's statements for a month (by default the last one), for beat.
 
     Idempotent: a creator whose statements exist is skipped, so running it twice, or beside an
-    owner's on-demand request, issues each statement once. Metered usage is summed in one query
-    for all creators before the per-creator transactions.
+    owner's on-demand request, issues each statement once. Metered usage is summed by the
+    database for all creators before the per-creator transactions. `progress(done, total)` is
+    called after each creator organization. Returns the statements issued by this call.
     """
     now = now or timezone.now()
     starts_on = month_start(period_starts_on) if period_starts_on else previous_month(now)
     _check_period(starts_on, now)
     ends_on = next_month(starts_on)
     until = _as_datetime(ends_on)
-    metered = _metered_items(starts_on=starts_on, ends_on=ends_on)
+    metered = _metered_usage(starts_on=starts_on, ends_on=ends_on)
     already = set(
         RoyaltyStatement.objects.filter(period_starts_on__gte=starts_on).values_list(
             "organization_id", flat=True
         )
     )
     candidates = set(
-        Order.objects.filter(paid_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.SALE).values("source"))
+        _unbilled_orders(until=until)
+        .order_by()
         .values_list("version__dataset__organization_id", flat=True)
+        .distinct()
     )
     candidates |= set(
-        OrderRefund.objects.filter(refunded_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.REFUND).values("source"))
+        _unbilled_refunds(until=until)
+        .order_by()
         .values_list("order__version__dataset__organization_id", flat=True)
+        .distinct()
     )
-    candidates |= {item.organization_id for item in metered}
+    candidates |= set(metered)
+    organizations = list(Organization.objects.filter(pk__in=candidates - already).order_by("pk"))
     statements = []
-    for organization in Organization.objects.filter(pk__in=candidates - already).order_by("pk"):
+    for done, organization in enumerate(organizations, start=1):
         statements += _issue_safely(
-            organization=organization, starts_on=starts_on, metered=metered, actor=None, now=now
+            organization=organization,
+            starts_on=starts_on,
+            metered=metered.get(organization.pk, []),
+            actor=None,
+            now=now,
         )
+        if progress is not None:
+            progress(done, len(organizations))
     return statements
 
 

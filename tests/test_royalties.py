@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, PermissionDenied
 from accounts.models import Event
-from licensing.models import ImmutableRecord, RoyaltyLine, RoyaltyStatement
+from licensing import services as licensing_services
+from licensing import usage
+from licensing.models import ImmutableRecord, License, RoyaltyLine, RoyaltyStatement, UsageReport
 from marketplace import royalties, services
 from marketplace.models import Order, OrderRefund, Payout
 from marketplace.tasks import issue_all_royalty_statements_task, pay_out_statements_task
@@ -63,6 +65,38 @@ def refund(cast, order: Order, amount: int, when: datetime) -> Order:
     )
 
 
+def metered_license(cast, listing, *, price_minor: int, currency: str = "USD") -> License:
+    """A metered license of the buyer to the listing, from 1 September: `price_minor` per
+    1,000 records used."""
+    return licensing_services.grant_license(
+        organization=cast.buyer_org,
+        version=listing.version,
+        terms={
+            "permitted_uses": ["training"],
+            "term_days": 365,
+            "territories": ["worldwide"],
+            "price_model": "metered",
+            "price_minor": price_minor,
+            "currency": currency,
+        },
+        source=f"test:metered:{listing.pk}:{currency}",
+        now=at(1, 9, 0),
+    )
+
+
+def report(cast, license: License, *, first: date, last: date, records: int, filed: datetime):
+    return usage.file_usage_report(
+        actor=cast.buyer,
+        organization=cast.buyer_org,
+        license=license,
+        period_start_on=first,
+        period_end_on=last,
+        purpose="training",
+        records_used=records,
+        now=filed,
+    )
+
+
 def test_a_month_with_sales_and_a_partial_refund_adds_up_to_the_cent(cast, make_listing, sell):
     tales = make_listing("Coastal tales", price_minor=10_001)
     songs = make_listing("Harbour songs", price_minor=4_999)
@@ -108,6 +142,108 @@ def test_a_month_with_sales_and_a_partial_refund_adds_up_to_the_cent(cast, make_
         "currency": "USD",
         "net_minor": 9_334,
     }
+
+
+def test_sales_a_partial_refund_and_metered_usage_add_up_to_the_cent(cast, make_listing, sell):
+    tales = make_listing("Coastal tales", price_minor=10_001)
+    songs = make_listing("Harbour songs", price_minor=4_999)
+    order = sell(tales, at(3))
+    refund(cast, order, 3_333, at(20))
+    # 7 cents per 1,000 records, USD; 333 euro cents per 1,000 records, EUR.
+    dollars = metered_license(cast, songs, price_minor=7)
+    euros = metered_license(cast, songs, price_minor=333, currency="EUR")
+    filed = [
+        report(cast, dollars, first=date(2026, 9, 1), last=date(2026, 9, 30), records=1_500,
+               filed=at(2)),
+        report(cast, dollars, first=date(2026, 10, 1), last=date(2026, 10, 15), records=1_500,
+               filed=at(16)),
+        report(cast, euros, first=date(2026, 9, 1), last=date(2026, 10, 31), records=12_345,
+               filed=at(31, 10, 22)),
+    ]  # fmt: skip
+    # Filed in November: November's statement bills it, not October's.
+    report(cast, dollars, first=date(2026, 10, 16), last=date(2026, 10, 31), records=9_000,
+           filed=at(1, 11, 1))  # fmt: skip
+
+    eur, usd = sorted(
+        royalties.issue_all_royalty_statements(period_starts_on=OCTOBER, now=at(2, 11)),
+        key=lambda statement: statement.currency,
+    )
+
+    order.refresh_from_db()
+    [partial] = OrderRefund.objects.filter(order=order)
+    assert [item.billable_minor for item in filed] == [10, 11, 4_110]
+    assert (usd.currency, eur.currency) == ("USD", "EUR")
+    assert usd.gross_sales_minor == 10_001
+    assert usd.refunds_minor == 3_333
+    assert usd.metered_minor == 21
+    # The order's fee 2,000, less 666 returned with the refund, plus 20% of 21 rounded down.
+    assert usd.platform_fee_minor == 2_000 - 666 + 4
+    assert usd.net_minor == 10_001 - 3_333 - 1_338 + 21 == 5_351
+    assert usd.net_minor == (
+        order.creator_share_minor - (partial.amount_minor - partial.platform_fee_minor) + 21 - 4
+    )
+    assert (eur.gross_sales_minor, eur.metered_minor, eur.platform_fee_minor) == (0, 4_110, 822)
+    assert eur.net_minor == 4_110 - 822
+    for statement in (usd, eur):
+        assert sum(line.amount_minor for line in statement.lines.all()) == statement.net_minor
+    metered = usd.lines.filter(kind__in=[RoyaltyLine.Kind.METERED, RoyaltyLine.Kind.METERED_FEE])
+    assert {(line.kind, line.source, line.amount_minor) for line in metered} == {
+        (RoyaltyLine.Kind.METERED, f"{dollars.pk}:2026-10", 21),
+        (RoyaltyLine.Kind.METERED_FEE, f"{dollars.pk}:2026-10", -4),
+    }
+    assert not any(line.is_adjustment for line in usd.lines.all())
+    assert "Harbour songs" in metered.get(kind=RoyaltyLine.Kind.METERED).description
+    # Every report filed in October is billed once, on October's statements.
+    october = UsageReport.objects.filter(created_at__gte=at(1, 10, 0), created_at__lt=at(1, 11, 0))
+    assert sum(item.billable_minor for item in october) == usd.metered_minor + eur.metered_minor
+
+    [november] = royalties.issue_all_royalty_statements(
+        period_starts_on=date(2026, 11, 1), now=at(2, 12)
+    )
+    assert november.metered_minor == 12_000 * 7 // 1_000 - 21 == 63
+    assert RoyaltyLine.objects.filter(kind=RoyaltyLine.Kind.METERED).count() == 3
+
+
+def test_metered_usage_of_a_month_without_a_statement_is_billed_next_month_once(cast, make_listing):
+    license = metered_license(cast, make_listing("Harbour songs"), price_minor=1_000)
+    report(cast, license, first=date(2026, 9, 1), last=date(2026, 9, 4), records=3, filed=at(5, 9))
+    report(cast, license, first=date(2026, 10, 1), last=date(2026, 10, 9), records=4, filed=at(10))
+
+    # September's statement was never issued: October's takes September's usage in as an
+    # adjusting line.
+    [october] = royalties.issue_royalty_statements(
+        actor=cast.creator, organization=cast.creator_org, period_starts_on=OCTOBER, now=at(2, 11)
+    )
+    report(cast, license, first=date(2026, 10, 10), last=date(2026, 10, 31), records=5,
+           filed=at(3, 11))  # fmt: skip
+    [november] = royalties.issue_all_royalty_statements(
+        period_starts_on=date(2026, 11, 1), now=at(2, 12)
+    )
+
+    lines = {
+        line.source: (line.amount_minor, line.is_adjustment)
+        for line in october.lines.filter(kind=RoyaltyLine.Kind.METERED)
+    }
+    assert lines == {f"{license.pk}:2026-09": (3, True), f"{license.pk}:2026-10": (4, False)}
+    assert october.metered_minor == 7
+    assert list(november.lines.values_list("kind", "source", "amount_minor")) == [
+        (RoyaltyLine.Kind.METERED, f"{license.pk}:2026-11", 5),
+        (RoyaltyLine.Kind.METERED_FEE, f"{license.pk}:2026-11", -1),
+    ]
+    assert october.metered_minor + november.metered_minor == sum(
+        UsageReport.objects.values_list("billable_minor", flat=True)
+    )
+
+
+def test_a_month_can_be_issued_only_once_it_has_settled(cast, make_listing, sell):
+    sell(make_listing(), at(3))
+    with pytest.raises(InvalidInput, match="can be issued from 00:05 UTC"):
+        royalties.issue_all_royalty_statements(period_starts_on=OCTOBER, now=at(1, 11, 0))
+    assert RoyaltyStatement.objects.count() == 0
+    [statement] = royalties.issue_all_royalty_statements(
+        period_starts_on=OCTOBER, now=at(1, 11, 0) + timedelta(minutes=5)
+    )
+    assert statement.gross_sales_minor == 10_000
 
 
 def test_late_sales_and_later_refunds_become_adjusting_lines_next_month(cast, make_listing, sell):

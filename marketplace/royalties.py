@@ -23,7 +23,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Organization, User
 from accounts.selectors import membership_in
 from accounts.services import emit_event, notify_organization
@@ -35,6 +35,12 @@ from provenance.services import record_event
 
 logger = logging.getLogger(__name__)
 Kind = RoyaltyLine.Kind
+
+
+class StatementsIncomplete(DomainError):
+    code = "statements_incomplete"
+    status = 503
+    title = "Some statements could not be issued"
 
 
 # --- Periods ------------------------------------------------------------------------------
@@ -485,7 +491,7 @@ def _issue_safely(**kwargs) -> list[RoyaltyStatement]:
 SETTLE = timedelta(minutes=5)
 
 
-def _check_period(starts_on: date, now: datetime) -> None:
+def check_period(starts_on: date, now: datetime) -> None:
     ends_at = _as_datetime(next_month(starts_on))
     if ends_at > now:
         raise InvalidInput(
@@ -500,30 +506,26 @@ def _check_period(starts_on: date, now: datetime) -> None:
         )
 
 
-def issue_royalty_statements(
-    *,
-    actor: User,
-    organization: Organization,
-    period_starts_on: date,
-    now: datetime | None = None,
-) -> list[RoyaltyStatement]:
-    """Issue an organization's statements for a month that has ended, on demand.
+def check_statement_request(
+    *, actor: User | None, organization: Organization, period_starts_on: date, now: datetime
+) -> date:
+    """Whether `actor` may have the organization's statements for the month issued now; the
+    month's first day if so.
 
-    Needs an owner of the creator organization, or staff. Returns the statements (the existing
-    ones when already issued; none when nothing happened that month). Raises NotFound for
-    non-members, PermissionDenied for members who are not owners, InvalidInput for a month that
-    has not ended, Conflict when a later month was already stated. Writes a ledger entry, an
-    event (`statement.issued`, sent to webhooks) and a notification per statement.
+    Needs an owner of the creator organization, or staff. Raises NotFound for non-members,
+    PermissionDenied for members who are not owners, InvalidInput for a month that has not
+    ended, Conflict when a later month was already stated.
     """
-    now = now or timezone.now()
-    if not actor.is_staff:
-        membership = membership_in(organization=organization, user=actor)
+    if actor is None or not actor.is_staff:
+        membership = (
+            membership_in(organization=organization, user=actor) if actor is not None else None
+        )
         if membership is None or not organization.is_creator:
             raise NotFound("No such organization.")
         if not membership.is_owner:
             raise PermissionDenied("Only the organization's owners can issue statements.")
     starts_on = month_start(period_starts_on)
-    _check_period(starts_on, now)
+    check_period(starts_on, now)
     if (
         RoyaltyStatement.objects.filter(
             organization=organization, period_starts_on__gt=starts_on
@@ -535,6 +537,27 @@ def issue_royalty_statements(
         raise Conflict(
             f"A statement for a later month exists; what happened in {starts_on:%B %Y} is on it."
         )
+    return starts_on
+
+
+def issue_royalty_statements(
+    *,
+    actor: User,
+    organization: Organization,
+    period_starts_on: date,
+    now: datetime | None = None,
+) -> list[RoyaltyStatement]:
+    """Issue an organization's statements for a month that has ended, on demand.
+
+    Needs an owner of the creator organization, or staff. Returns the statements (the existing
+    ones when already issued; none when nothing happened that month). Raises what
+    `check_statement_request` raises. Writes a ledger entry, an event (`statement.issued`,
+    sent to webhooks) and a notification per statement.
+    """
+    now = now or timezone.now()
+    starts_on = check_statement_request(
+        actor=actor, organization=organization, period_starts_on=period_starts_on, now=now
+    )
     metered = _metered_usage(
         starts_on=starts_on, ends_on=next_month(starts_on), organization_ids=[organization.pk]
     )
@@ -558,11 +581,13 @@ def issue_all_royalty_statements(
     Idempotent: a creator whose statements exist is skipped, so running it twice, or beside an
     owner's on-demand request, issues each statement once. Metered usage is summed by the
     database for all creators before the per-creator transactions. `progress(done, total)` is
-    called after each creator organization. Returns the statements issued by this call.
+    called before the first creator organization and after each one (outside its
+    transaction). Returns the statements issued by this call. When some organizations fail,
+    the others' statements are still issued, then StatementsIncomplete names the failed ones.
     """
     now = now or timezone.now()
     starts_on = month_start(period_starts_on) if period_starts_on else previous_month(now)
-    _check_period(starts_on, now)
+    check_period(starts_on, now)
     ends_on = next_month(starts_on)
     until = _as_datetime(ends_on)
     metered = _metered_usage(starts_on=starts_on, ends_on=ends_on)
@@ -585,17 +610,32 @@ def issue_all_royalty_statements(
     )
     candidates |= set(metered)
     organizations = list(Organization.objects.filter(pk__in=candidates - already).order_by("pk"))
-    statements = []
+    statements, failures = [], []
+    if progress is not None:
+        progress(0, len(organizations))
     for done, organization in enumerate(organizations, start=1):
-        statements += _issue_safely(
-            organization=organization,
-            starts_on=starts_on,
-            metered=metered.get(organization.pk, []),
-            actor=None,
-            now=now,
-        )
+        try:
+            statements += _issue_safely(
+                organization=organization,
+                starts_on=starts_on,
+                metered=metered.get(organization.pk, []),
+                actor=None,
+                now=now,
+            )
+        except Exception as error:
+            # One organization's failure (its transaction rolled back) must not hold up the
+            # others' statements; a second run issues what is left.
+            logger.exception("statements of %s for %s failed", organization.pk, starts_on)
+            failures.append(f"{organization.name} ({type(error).__name__}: {error})")
         if progress is not None:
             progress(done, len(organizations))
+    if failures:
+        raise StatementsIncomplete(
+            f"Statements of {len(failures)} of {len(organizations)} creator organizations for "
+            f"{starts_on:%B %Y} could not be issued (the others were): "
+            + "; ".join(failures[:5])
+            + ("; …" if len(failures) > 5 else "")
+        )
     return statements
 
 

@@ -26,15 +26,18 @@ from django.utils import timezone
 from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Organization, User
 from accounts.selectors import membership_in
-from accounts.services import emit_event, notify_organization
+from accounts.services import emit_events, notify_organization, notify_organizations
 from licensing.models import License, RoyaltyLine, RoyaltyStatement, UsageReport
 from licensing.money import format_minor, split_fee
 from marketplace.models import Order, OrderRefund, Payout, PayoutAccount
 from marketplace.payments import StripeGateway, TransferFailed, get_gateway
+from provenance.ledger import record_events
 from provenance.services import record_event
 
 logger = logging.getLogger(__name__)
 Kind = RoyaltyLine.Kind
+# Creator organizations issued together in one transaction by the monthly build.
+BATCH = 50
 
 
 class StatementsIncomplete(DomainError):
@@ -360,128 +363,188 @@ def _totals(lines: list[Item]) -> dict:
     }
 
 
-def _issue_for_organization(
+def _issue_for_organizations(
     *,
-    organization: Organization,
+    organizations: list[Organization],
     starts_on: date,
-    metered: list[MeteredUsage],
+    metered: dict[str, list[MeteredUsage]],
     actor: User | None,
     now: datetime,
 ) -> list[RoyaltyStatement]:
-    """Issue one organization's statements for a month, once. Under the organization's lock, so
-    two builders racing (beat and an owner's click) produce one set of statements. `metered`
-    is the organization's usage summed before the lock; what a statement issued meanwhile
-    took in is dropped here (its months are whole, so the cut is exact)."""
+    """Issue a batch of organizations' statements for a month, each once, in one transaction.
+
+    Under the organizations' locks (taken in key order), so two builders racing (beat and an
+    owner's click) produce one set of statements. `metered` is their usage summed before the
+    locks; what a statement issued meanwhile took in is dropped here (its months are whole,
+    so the cut is exact). Returns each organization's statements for the month: those it
+    had, or those issued now. Every write is one statement for the whole batch (statements,
+    lines, ledger entries, events, notifications), so a month for every creator costs a few
+    round trips per batch rather than per creator.
+    """
     ends_on = next_month(starts_on)
+    until = _as_datetime(ends_on)
+    ids = sorted(organization.pk for organization in organizations)
+    by_pk = {organization.pk: organization for organization in organizations}
     with transaction.atomic():
-        Organization.objects.select_for_update().filter(pk=organization.pk).first()
-        existing = list(
-            RoyaltyStatement.objects.filter(organization=organization, period_starts_on=starts_on)
+        list(
+            Organization.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        if existing:
-            return existing
-        if RoyaltyStatement.objects.filter(
-            organization=organization, period_starts_on__gt=starts_on
-        ).exists():
-            # A later statement already took in everything dated before its end.
-            return []
-        until = _as_datetime(ends_on)
-        covered = _covered_until(before=starts_on, organization_ids=[organization.pk])
-        first_open = covered.get(organization.pk)
+        # One read of the organizations' periods answers all three questions: issued
+        # already, overtaken by a later month, and up to when earlier statements reach.
+        periods = defaultdict(set)
+        for organization_id, first, end in (
+            RoyaltyStatement.objects.filter(organization_id__in=ids)
+            .order_by()
+            .values_list("organization_id", "period_starts_on", "period_ends_on")
+        ):
+            periods[organization_id].add((first, end))
+        issued = [pk for pk in ids if any(first == starts_on for first, _ in periods[pk])]
+        # An organization with a later statement is skipped: that statement already took in
+        # everything dated before its end.
+        open_ids = [pk for pk in ids if not any(first >= starts_on for first, _ in periods[pk])]
+        statements = (
+            list(
+                RoyaltyStatement.objects.filter(
+                    organization_id__in=issued, period_starts_on=starts_on
+                )
+            )
+            if issued
+            else []
+        )
+        if not open_ids:
+            return statements
         fee_bps = settings.PLATFORM_FEE_BPS
-        items = (
-            _sale_items(until=until, organization_ids=[organization.pk])
-            + _refund_items(until=until, organization_ids=[organization.pk])
-            + [
+        items = defaultdict(list)
+        for item in _sale_items(until=until, organization_ids=open_ids) + _refund_items(
+            until=until, organization_ids=open_ids
+        ):
+            items[item.organization_id].append(item)
+        period_start = _as_datetime(starts_on)
+        new, lines, counts = [], [], []
+        for pk in open_ids:
+            first_open = max((end for _, end in periods[pk]), default=None)
+            items[pk] += [
                 item
-                for usage in metered
+                for usage in metered.get(pk, [])
                 if first_open is None or usage.month >= first_open
                 for item in usage.items(fee_bps)
             ]
-        )
-        by_currency = defaultdict(list)
-        for item in items:
-            by_currency[item.currency].append(item)
-        period_start = _as_datetime(starts_on)
-        statements = []
-        for currency in sorted(by_currency):
-            lines = by_currency[currency]
-            statement = RoyaltyStatement(
-                organization=organization,
-                period_starts_on=starts_on,
-                period_ends_on=ends_on,
-                currency=currency,
-                fee_bps=fee_bps,
-                issued_at=now,
-                issued_by=actor,
-                **_totals(lines),
-            )
-            statement.full_clean()
-            statement.save()
-            RoyaltyLine.objects.bulk_create(
-                RoyaltyLine(
-                    statement=statement,
-                    kind=item.kind,
-                    source=item.source,
-                    description=item.description[:300],
-                    dataset_id=item.dataset_id,
-                    occurred_at=item.occurred_at,
-                    amount_minor=item.amount_minor,
-                    is_adjustment=item.occurred_at < period_start,
+            by_currency = defaultdict(list)
+            for item in items[pk]:
+                by_currency[item.currency].append(item)
+            for currency in sorted(by_currency):
+                statement = RoyaltyStatement(
+                    organization=by_pk[pk],
+                    period_starts_on=starts_on,
+                    period_ends_on=ends_on,
+                    currency=currency,
+                    fee_bps=fee_bps,
+                    issued_at=now,
+                    issued_by=actor,
+                    **_totals(by_currency[currency]),
                 )
-                for item in lines
-            )
-            record_event(
-                action="royalty_statement.issued",
-                subject_type="royalty_statement",
-                subject_id=statement.pk,
-                actor=actor,
-                organization=organization,
-                payload={
-                    "period": f"{starts_on:%Y-%m}",
-                    "currency": currency,
+                # Field checks only: the locks and the re-read above keep one statement per
+                # month and currency, the organization is locked, and the totals add up by
+                # construction; the database enforces all of it anyway. Their validation
+                # queries would cost five round trips per statement, every month.
+                statement.full_clean(
+                    exclude=["organization", "issued_by"],
+                    validate_unique=False,
+                    validate_constraints=False,
+                )
+                new.append(statement)
+                counts.append(len(by_currency[currency]))
+                lines += [
+                    RoyaltyLine(
+                        statement=statement,
+                        kind=item.kind,
+                        source=item.source,
+                        description=item.description[:300],
+                        dataset_id=item.dataset_id,
+                        occurred_at=item.occurred_at,
+                        amount_minor=item.amount_minor,
+                        is_adjustment=item.occurred_at < period_start,
+                    )
+                    for item in by_currency[currency]
+                ]
+        RoyaltyStatement.objects.bulk_create(new)
+        RoyaltyLine.objects.bulk_create(lines, batch_size=2000)
+        _announce_statements(new, counts=counts, actor=actor, now=now)
+    return statements + new
+
+
+def _announce_statements(
+    statements: list[RoyaltyStatement], *, counts: list[int], actor: User | None, now: datetime
+) -> None:
+    """A ledger entry, an event (`statement.issued`, sent to webhooks) and a notification
+    per statement, each written in one go for the batch."""
+    record_events(
+        events=[
+            {
+                "action": "royalty_statement.issued",
+                "subject_type": "royalty_statement",
+                "subject_id": statement.pk,
+                "actor": actor,
+                "organization": statement.organization,
+                "payload": {
+                    "period": f"{statement.period_starts_on:%Y-%m}",
+                    "currency": statement.currency,
                     "gross_sales_minor": statement.gross_sales_minor,
                     "refunds_minor": statement.refunds_minor,
                     "platform_fee_minor": statement.platform_fee_minor,
                     "metered_minor": statement.metered_minor,
                     "net_minor": statement.net_minor,
-                    "lines": len(lines),
+                    "lines": count,
                 },
-                now=now,
-            )
-            emit_event(
-                organization=organization,
-                type=Event.Type.STATEMENT_ISSUED,
-                data={
+                "now": now,
+            }
+            for statement, count in zip(statements, counts, strict=True)
+        ]
+    )
+    emit_events(
+        events=[
+            {
+                "organization": statement.organization,
+                "type": Event.Type.STATEMENT_ISSUED,
+                "data": {
                     "statement": statement.pk,
-                    "period": f"{starts_on:%Y-%m}",
-                    "currency": currency,
+                    "period": f"{statement.period_starts_on:%Y-%m}",
+                    "currency": statement.currency,
                     "net_minor": statement.net_minor,
                 },
-                now=now,
-            )
-            notify_organization(
-                organization=organization,
-                verb="statement.issued",
-                text=(
+            }
+            for statement in statements
+        ],
+        now=now,
+    )
+    notify_organizations(
+        notices=[
+            {
+                "organization": statement.organization,
+                "verb": "statement.issued",
+                "text": (
                     f"Your royalty statement for {statement.period_label} is ready: "
-                    f"{format_minor(statement.net_minor, currency)} net."
+                    f"{format_minor(statement.net_minor, statement.currency)} net."
                 ),
-                link=f"/creator/statements/{statement.pk}/",
-                now=now,
-            )
-            statements.append(statement)
-        return statements
+                "link": f"/creator/statements/{statement.pk}/",
+            }
+            for statement in statements
+        ],
+        now=now,
+    )
 
 
 def _issue_safely(**kwargs) -> list[RoyaltyStatement]:
     try:
-        return _issue_for_organization(**kwargs)
+        return _issue_for_organizations(**kwargs)
     except IntegrityError:
-        # Only reachable if the lock was bypassed (another writer): the first one won.
+        # Only reachable if the locks were bypassed (another writer): the first one won.
         return list(
             RoyaltyStatement.objects.filter(
-                organization=kwargs["organization"], period_starts_on=kwargs["starts_on"]
+                organization__in=kwargs["organizations"], period_starts_on=kwargs["starts_on"]
             )
         )
 
@@ -562,11 +625,7 @@ def issue_royalty_statements(
         starts_on=starts_on, ends_on=next_month(starts_on), organization_ids=[organization.pk]
     )
     return _issue_safely(
-        organization=organization,
-        starts_on=starts_on,
-        metered=metered.get(organization.pk, []),
-        actor=actor,
-        now=now,
+        organizations=[organization], starts_on=starts_on, metered=metered, actor=actor, now=now
     )
 
 
@@ -580,9 +639,9 @@ def issue_all_royalty_statements(
 
     Idempotent: a creator whose statements exist is skipped, so running it twice, or beside an
     owner's on-demand request, issues each statement once. Metered usage is summed by the
-    database for all creators before the per-creator transactions. `progress(done, total)` is
-    called before the first creator organization and after each one (outside its
-    transaction). Returns the statements issued by this call. When some organizations fail,
+    database for all creators, then creators are issued in batches of `BATCH`, one
+    transaction each. `progress(done, total)` is called before the first creator
+    organization and after each batch (outside its transaction). Returns the statements issued by this call. When some organizations fail,
     the others' statements are still issued, then StatementsIncomplete names the failed ones.
     """
     now = now or timezone.now()
@@ -610,23 +669,33 @@ def issue_all_royalty_statements(
     )
     candidates |= set(metered)
     organizations = list(Organization.objects.filter(pk__in=candidates - already).order_by("pk"))
-    statements, failures = [], []
+    statements, failures, done = [], [], 0
     if progress is not None:
         progress(0, len(organizations))
-    for done, organization in enumerate(organizations, start=1):
+    for batch in _chunks(organizations, BATCH):
         try:
             statements += _issue_safely(
-                organization=organization,
-                starts_on=starts_on,
-                metered=metered.get(organization.pk, []),
-                actor=None,
-                now=now,
+                organizations=batch, starts_on=starts_on, metered=metered, actor=None, now=now
             )
         except Exception as error:
-            # One organization's failure (its transaction rolled back) must not hold up the
-            # others' statements; a second run issues what is left.
-            logger.exception("statements of %s for %s failed", organization.pk, starts_on)
-            failures.append(f"{organization.name} ({type(error).__name__}: {error})")
+            # The batch rolled back whole. One organization's failure must not hold up the
+            # others' statements: issue them one by one, and a second run issues what is left.
+            logger.exception("statements of a batch of %s for %s failed", len(batch), starts_on)
+            for organization in batch if len(batch) > 1 else []:
+                try:
+                    statements += _issue_safely(
+                        organizations=[organization],
+                        starts_on=starts_on,
+                        metered=metered,
+                        actor=None,
+                        now=now,
+                    )
+                except Exception as single:
+                    logger.exception("statements of %s for %s failed", organization.pk, starts_on)
+                    failures.append(f"{organization.name} ({type(single).__name__}: {single})")
+            if len(batch) == 1:
+                failures.append(f"{batch[0].name} ({type(error).__name__}: {error})")
+        done += len(batch)
         if progress is not None:
             progress(done, len(organizations))
     if failures:

@@ -16,12 +16,13 @@ from licensing.models import License, RoyaltyStatement
 from marketplace import reports, royalties, services
 from marketplace.models import Order, Payout, ReportJob
 from marketplace.tasks import issue_all_royalty_statements_task, pay_out_statements_task
+from provenance.services import verify_ledger
 from tests.factories import UserFactory
 from tests.stripe_double import StripeDouble
 
 Kind = ReportJob.Kind
 OCTOBER = date(2026, 10, 1)
-RECORD_EVENT = royalties.record_event
+RECORD_EVENTS = royalties.record_events
 
 
 def at(day: int, month: int = 10, hour: int = 12) -> datetime:
@@ -97,8 +98,13 @@ def file(cast, license, first: date, last: date, filed: datetime, **fields):
     )
 
 
+def ledger_is_intact() -> bool:
+    return verify_ledger().is_intact
+
+
 class LedgerDown:
-    """The ledger refuses the next `times` appends, as a database under a lock timeout would."""
+    """The ledger refuses the next `times` batches of appends, as a database under a lock
+    timeout would."""
 
     def __init__(self, times: int):
         self.times = times
@@ -107,7 +113,7 @@ class LedgerDown:
         if self.times:
             self.times -= 1
             raise DatabaseError("canceling statement due to lock timeout on the ledger head")
-        return RECORD_EVENT(**kwargs)
+        return RECORD_EVENTS(**kwargs)
 
 
 # --- Statements: once per period, through the job ----------------------------------------
@@ -140,9 +146,13 @@ def test_two_beat_runs_make_one_job_one_statement_and_one_payout(
     assert len(double.transfers) == 1
 
 
-def test_the_statement_builder_reports_progress_per_creator_organization(cast, make_listing, sell):
+def test_the_statement_builder_reports_progress_per_batch_of_creators(
+    cast, make_listing, sell, monkeypatch
+):
     sell(make_listing("Coastal tales"), at(3))
     sell(make_listing("Dune songs", organization=cast.outsider_org, actor=cast.outsider), at(4))
+    sell(make_listing("Quay logs", organization=cast.outsider_org, actor=cast.outsider), at(5))
+    monkeypatch.setattr("marketplace.royalties.BATCH", 1)
     seen = []
 
     royalties.issue_all_royalty_statements(
@@ -151,8 +161,10 @@ def test_the_statement_builder_reports_progress_per_creator_organization(cast, m
         )
     )  # fmt: skip
 
-    # Before the first organization, then after each one, its statement already written.
+    # Before the first organization, then after each batch (here of one), its statements
+    # already written.
     assert seen == [(0, 2, 0), (1, 2, 1), (2, 2, 2)]
+    assert ledger_is_intact()
     job = reports.run_statements_for_beat(period_starts_on=date(2026, 11, 1), now=at(2, 12))
     assert (job.status, job.progress_done, job.progress_total) == ("succeeded", 0, 0)
     assert job.result == {"statements": []}
@@ -162,7 +174,7 @@ def test_a_failed_job_says_why_and_a_retry_issues_the_statement_once(
     cast, make_listing, sell, client, monkeypatch, django_capture_on_commit_callbacks, last_month
 ):
     sell(make_listing(price_minor=20_000), day_of(last_month, 9))
-    monkeypatch.setattr("marketplace.royalties.record_event", LedgerDown(times=1))
+    monkeypatch.setattr("marketplace.royalties.record_events", LedgerDown(times=1))
     client.force_login(cast.creator)
 
     with django_capture_on_commit_callbacks(execute=True) as queued:
@@ -206,7 +218,8 @@ def test_a_failed_job_says_why_and_a_retry_issues_the_statement_once(
 def test_one_failing_creator_does_not_hold_up_the_others(cast, make_listing, sell, monkeypatch):
     sell(make_listing("Coastal tales"), at(3))
     sell(make_listing("Dune songs", organization=cast.outsider_org, actor=cast.outsider), at(4))
-    monkeypatch.setattr("marketplace.royalties.record_event", LedgerDown(times=1))
+    # The batch of both fails, then the first creator alone: the second one's goes through.
+    monkeypatch.setattr("marketplace.royalties.record_events", LedgerDown(times=2))
 
     job = reports.run_statements_for_beat(period_starts_on=OCTOBER, now=at(2, 11))
 
@@ -217,6 +230,7 @@ def test_one_failing_creator_does_not_hold_up_the_others(cast, make_listing, sel
     )
     assert f"{first.name} (DatabaseError: canceling statement" in job.error
     assert list(RoyaltyStatement.objects.values_list("organization", flat=True)) == [second.pk]
+    assert ledger_is_intact()  # the rolled-back batch left no entry behind
     # Beat's next run takes the failed job up again and issues what is left.
     job = reports.run_statements_for_beat(period_starts_on=OCTOBER, now=at(3, 11))
     assert (job.status, job.attempts) == ("succeeded", 2)
@@ -225,7 +239,7 @@ def test_one_failing_creator_does_not_hold_up_the_others(cast, make_listing, sel
 
 def test_beat_stops_running_a_failed_job_after_its_attempts(cast, make_listing, sell, monkeypatch):
     sell(make_listing(), at(3))
-    monkeypatch.setattr("marketplace.royalties.record_event", LedgerDown(times=10))
+    monkeypatch.setattr("marketplace.royalties.record_events", LedgerDown(times=10))
     for day in range(2, 2 + reports.BEAT_ATTEMPTS):
         assert reports.run_statements_for_beat(period_starts_on=OCTOBER, now=at(day, 11))
 
@@ -233,7 +247,7 @@ def test_beat_stops_running_a_failed_job_after_its_attempts(cast, make_listing, 
     job = ReportJob.objects.get()
     assert (job.status, job.attempts) == ("failed", reports.BEAT_ATTEMPTS)
     # An owner's own request still gets the creator its statement.
-    monkeypatch.setattr("marketplace.royalties.record_event", RECORD_EVENT)
+    monkeypatch.setattr("marketplace.royalties.record_events", RECORD_EVENTS)
     own = reports.request_report_job(
         actor=cast.creator,
         organization=cast.creator_org,
@@ -250,7 +264,7 @@ def test_staff_run_a_job_beat_gave_up_on_again_from_the_admin(
 ):
     sell(make_listing(), at(3))
     monkeypatch.setattr(
-        "marketplace.royalties.record_event", LedgerDown(times=reports.BEAT_ATTEMPTS)
+        "marketplace.royalties.record_events", LedgerDown(times=reports.BEAT_ATTEMPTS)
     )
     for day in range(2, 2 + reports.BEAT_ATTEMPTS):
         reports.run_statements_for_beat(period_starts_on=OCTOBER, now=at(day, 11))

@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts import webhooks
 from accounts.errors import Conflict, InvalidInput, PermissionDenied
-from accounts.models import Event
+from accounts.models import Event, Notification, WebhookDelivery
 from licensing import services as licensing_services
 from licensing import usage
 from licensing.models import ImmutableRecord, License, RoyaltyLine, RoyaltyStatement, UsageReport
@@ -19,6 +20,7 @@ from marketplace import royalties, services
 from marketplace.models import Order, OrderRefund, Payout, ReportJob
 from marketplace.tasks import issue_all_royalty_statements_task, pay_out_statements_task
 from provenance.models import LedgerEntry
+from provenance.services import verify_ledger
 from tests.helpers import require
 from tests.stripe_double import StripeDouble
 
@@ -275,6 +277,48 @@ def test_late_sales_and_later_refunds_become_adjusting_lines_next_month(cast, ma
     assert sum(item.platform_fee_minor for item in OrderRefund.objects.filter(order=first)) == (
         Order.objects.get(pk=first.pk).platform_fee_minor
     )
+
+
+def test_a_batch_of_creators_gets_its_ledger_entries_events_webhooks_and_notifications(
+    cast, make_listing, sell, django_capture_on_commit_callbacks, mailoutbox
+):
+    sell(make_listing("Coastal tales"), at(3))
+    sell(make_listing("Dune songs", organization=cast.outsider_org, actor=cast.outsider), at(4))
+    endpoint, _ = webhooks.create_webhook_endpoint(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        url="https://hooks.example.test/wellspring",
+        events=["statement.issued"],
+    )
+
+    with django_capture_on_commit_callbacks() as queued:
+        statements = royalties.issue_all_royalty_statements(period_starts_on=OCTOBER, now=at(2, 11))
+    for callback in queued:
+        if "deliver_webhook_task" not in repr(callback):
+            callback()  # the mails; a delivery would call the (unreachable) receiver
+
+    assert len(statements) == 2
+    assert verify_ledger().is_intact
+    for statement in statements:
+        entry = LedgerEntry.objects.get(action="royalty_statement.issued", subject_id=statement.pk)
+        assert entry.organization == statement.organization
+        assert entry.payload["net_minor"] == statement.net_minor
+    events = Event.objects.filter(type=Event.Type.STATEMENT_ISSUED)
+    assert {event.organization for event in events} == {cast.creator_org, cast.outsider_org}
+    [delivery] = WebhookDelivery.objects.all()  # only the creator listens
+    assert (delivery.endpoint, delivery.event.organization) == (endpoint, cast.creator_org)
+    notified = Notification.objects.filter(verb="statement.issued")
+    assert sorted(item.recipient.email for item in notified) == [
+        "creator@example.test",
+        "member@example.test",
+        "outsider@example.test",
+    ]
+    assert sorted(message.to[0] for message in mailoutbox) == [
+        "creator@example.test",
+        "member@example.test",
+        "outsider@example.test",
+    ]
+    assert "Your royalty statement for October 2026 is ready" in mailoutbox[0].subject
 
 
 def test_issued_statements_and_their_lines_cannot_change(cast, make_listing, sell):

@@ -3,10 +3,11 @@ they failed and can be retried; other organizations see none of it."""
 
 import csv
 import io
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -18,7 +19,9 @@ from marketplace.models import Order, Payout, ReportJob
 from marketplace.tasks import issue_all_royalty_statements_task, pay_out_statements_task
 from provenance.services import verify_ledger
 from tests.factories import UserFactory
+from tests.helpers import require, wait_until
 from tests.stripe_double import StripeDouble
+from tests.test_worker import worker  # noqa: F401 - the real worker fixture
 
 Kind = ReportJob.Kind
 OCTOBER = date(2026, 10, 1)
@@ -695,3 +698,69 @@ def test_other_organizations_get_404_on_report_jobs(cast, make_listing, sell, cl
     client.force_login(cast.creator_member)
     assert "Ledger down." in client.get(f"/creator/reports/{statements.pk}/").content.decode()
     assert client.post(f"/creator/reports/{statements.pk}/retry/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_beat_runs_make_one_job_and_run_it_once(cast, make_listing, sell, on_postgres):
+    require(on_postgres, "concurrent claims need PostgreSQL")
+    sell(make_listing(price_minor=50_000), at(5))
+    barrier = threading.Barrier(4)
+    ran, failed = [], []
+
+    def beat():
+        try:
+            barrier.wait()
+            ran.append(reports.run_statements_for_beat(period_starts_on=OCTOBER, now=at(2, 11)))
+        except Exception as error:
+            failed.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failed == []
+    assert [job.status for job in ran if job is not None] == ["succeeded"]  # one run, three skips
+    job = ReportJob.objects.get()
+    assert (job.status, job.attempts) == ("succeeded", 1)
+    assert RoyaltyStatement.objects.count() == 1
+
+
+# --- A real worker -----------------------------------------------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.usefixtures("worker")
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_report_jobs_taken_from_the_queue(
+    cast, make_listing, sell, tmp_path, last_month
+):
+    listing = make_listing(price_minor=50_000)
+    sell(listing, day_of(last_month, 5))
+    license = grant(cast, listing, starts_at=day_of(last_month, 1, 0) - timedelta(days=2))
+    file(cast, license, last_month, last_month + timedelta(days=4), day_of(last_month, 6),
+         records_used=12)  # fmt: skip
+    try:
+        assert issue_all_royalty_statements_task.delay().get(timeout=90) == 1
+        assert issue_all_royalty_statements_task.delay().get(timeout=90) == 0
+        # Asked for in the portal: queued after the commit, run by the worker.
+        job = reports.request_report_job(
+            actor=cast.buyer,
+            organization=cast.buyer_org,
+            kind=Kind.LICENSE_USAGE,
+            first_month=last_month,
+            license_id=license.pk,
+        )
+        done = wait_until(
+            lambda: ReportJob.objects.filter(pk=job.pk, status="succeeded").first(), timeout=90
+        )
+    except Exception:
+        print((tmp_path / "worker.log").read_text())
+        raise
+    assert done.result["totals"]["records_used"] == 12
+    assert RoyaltyStatement.objects.count() == 1
+    assert ReportJob.objects.filter(kind=Kind.ROYALTY_STATEMENTS).count() == 1

@@ -291,6 +291,14 @@ def _sum_per_license(reports, *, by_month: bool) -> list[dict]:
     )
 
 
+def _license_ids_of(organization_ids) -> list[str]:
+    return list(
+        License.objects.filter(version__dataset__organization_id__in=organization_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _metered_usage(
     *, starts_on: date, ends_on: date, organization_ids=None
 ) -> dict[str, list[MeteredUsage]]:
@@ -298,17 +306,23 @@ def _metered_usage(
     month: what was filed in the month, and for an organization whose last statement is older
     than the month before (or that has none), what was filed since then too.
 
-    Every sum is the database's: one GROUP BY over the month's reports for all creators (no
-    join, so a parallel scan serves it), then small lookups of the licenses it found.
+    Every sum is the database's. For every creator: one GROUP BY over the month's reports (no
+    join, so a parallel scan serves it). For given organizations, and for the ones behind,
+    the sums go through their licenses (the license and filing time index), so a creator's
+    own request or a creator who never had a statement reads only its own reports.
     """
     since = _as_datetime(starts_on)
     billed = UsageReport.objects.filter(billable_minor__gt=0)
     month_reports = billed.filter(created_at__gte=since, created_at__lt=_as_datetime(ends_on))
-    if organization_ids is not None:
-        month_reports = month_reports.filter(
-            license__version__dataset__organization_id__in=organization_ids
-        )
-    rows = [{**row, "month": starts_on} for row in _sum_per_license(month_reports, by_month=False)]
+    if organization_ids is None:
+        rows = _sum_per_license(month_reports, by_month=False)
+    else:
+        rows = [
+            row
+            for chunk in _chunks(_license_ids_of(organization_ids))
+            for row in _sum_per_license(month_reports.filter(license_id__in=chunk), by_month=False)
+        ]
+    rows = [{**row, "month": starts_on} for row in rows]
 
     covered = _covered_until(before=starts_on, organization_ids=organization_ids)
     if organization_ids is None:
@@ -317,16 +331,15 @@ def _metered_usage(
         organizations = organization_ids
     behind = [pk for pk in organizations if covered.get(pk) != starts_on]
     for chunk in _chunks(behind):
-        earlier = billed.filter(
-            created_at__lt=since, license__version__dataset__organization_id__in=chunk
-        )
+        earlier = billed.filter(created_at__lt=since)
         known = [covered[pk] for pk in chunk if pk in covered]
         if len(known) == len(chunk):
             earlier = earlier.filter(created_at__gte=_as_datetime(min(known)))
-        rows += [
-            {**row, "month": row["month"].date()}
-            for row in _sum_per_license(earlier, by_month=True)
-        ]
+        for licenses in _chunks(_license_ids_of(chunk)):
+            rows += [
+                {**row, "month": row["month"].date()}
+                for row in _sum_per_license(earlier.filter(license_id__in=licenses), by_month=True)
+            ]
 
     licenses = {}
     for chunk in _chunks(sorted({row["license_id"] for row in rows})):

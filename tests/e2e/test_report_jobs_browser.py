@@ -97,3 +97,9 @@ def test_a_creator_watches_a_usage_report_finish_and_retries_a_failed_statement(
     page.locator("#job-result").get_by_role("link").click()
     expect(page).to_have_url(re.compile(r"/creator/statements/rst_"))
     assert ReportJob.objects.get(pk=failed.pk).attempts == 2
+
+    page.goto(f"{live_server.url}/creator/dashboard/")
+    page.get_by_role("link", name="Usage reports").click()
+    expect(page.locator("#report-jobs")).to_contain_text("Usage report of a dataset")
+    expect(page.locator("#report-jobs")).to_contain_text("Royalty statements")
+    page.screenshot(path=str(artifacts / "report-jobs.png"), full_page=True)

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from marketplace.views import checkout, creator, offers, reports, royalties, usage
+from marketplace.views import checkout, creator, offers, royalties, usage
+from marketplace.views.reports import views_for
 
 app_name = "creator"
 
@@ -72,7 +73,7 @@ urlpatterns = [
 ]
 
 # Report jobs (issue 8): usage reports and statements with progress, failure and retry
-_reports = reports.views_for("creator")
+_reports = views_for("creator")
 urlpatterns += [
     path("reports/", _reports["report-jobs"], name="report-jobs"),
     path("reports/new/", _reports["report-job-new"], name="report-job-new"),

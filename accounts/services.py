@@ -278,6 +278,23 @@ def emit_event(
     return event
 
 
+def emit_events(*, events: list[dict], now: datetime | None = None) -> list[Event]:
+    """`emit_event` for many events at once (each dict: `organization`, `type`, `data`): one
+    insert of the events and one of their webhook deliveries, for batch writers. Same rules:
+    inside the transaction of the change; InvalidInput for an unknown type."""
+    from accounts.webhooks import schedule_deliveries_of
+
+    unknown = {event["type"] for event in events} - set(Event.Type.values)
+    if unknown:
+        raise InvalidInput(f"Unknown event type {sorted(unknown)[0]!r}.")
+    created_at = now or timezone.now()
+    rows = Event.objects.bulk_create(
+        [Event(created_at=created_at, **event) for event in events], batch_size=1000
+    )
+    schedule_deliveries_of(events=rows)
+    return rows
+
+
 def record_api_key_call(
     *, api_key: ApiKey, method: str, path: str, status: int, now: datetime | None = None
 ) -> ApiKeyCall:
@@ -369,6 +386,37 @@ def notify_organization(
         organization=organization,
         now=now,
     )
+
+
+def notify_organizations(*, notices: list[dict], now=None) -> list[Notification]:
+    """`notify_organization` for many notices at once (each dict: `organization`, `verb`,
+    `text`, `link`): one read of all their members and one insert, for batch writers. The
+    mails go out after the commit, as `notify` sends them."""
+    now = now or timezone.now()
+    members: dict = {}
+    for membership in Membership.objects.filter(
+        organization__in=[notice["organization"] for notice in notices], user__is_active=True
+    ).select_related("user"):
+        members.setdefault(membership.organization_id, {})[membership.user_id] = membership.user
+    rows = []
+    for notice in notices:
+        people = members.get(notice["organization"].pk, {})
+        link = notice.get("link", "")
+        rows += [
+            Notification(
+                recipient=user,
+                organization=notice["organization"],
+                verb=notice["verb"],
+                text=notice["text"][:500],
+                link=link[:500],
+                created_at=now,
+            )
+            for user in people.values()
+        ]
+        if people:
+            addresses = [(user.email, user.get_short_name()) for user in people.values()]
+            transaction.on_commit(partial(_send_notification_mail, addresses, notice["text"], link))
+    return Notification.objects.bulk_create(rows, batch_size=1000)
 
 
 def notify_reviewers(*, verb: str, text: str, link: str = "", now=None) -> list[Notification]:

@@ -283,6 +283,27 @@ def schedule_deliveries(*, event: Event) -> list[WebhookDelivery]:
     return deliveries
 
 
+def schedule_deliveries_of(*, events: list[Event]) -> list[WebhookDelivery]:
+    """`schedule_deliveries` for many events at once: one read of the endpoints of all their
+    organizations and one insert (for batch writers)."""
+    endpoints: dict = {}
+    for endpoint in WebhookEndpoint.objects.filter(
+        organization_id__in={event.organization_id for event in events}, is_enabled=True
+    ):
+        endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(endpoint=endpoint, event=event, created_at=event.created_at)
+            for event in events
+            for endpoint in endpoints.get(event.organization_id, [])
+            if endpoint.subscribes_to(event.type)
+        ]
+    )
+    for delivery in deliveries:
+        _enqueue(delivery.pk)
+    return deliveries
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # a 3xx is an answer, not an invitation to go elsewhere

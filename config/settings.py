@@ -201,7 +201,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.expire_offers_task",
         "schedule": 900.0,
     },
-    # Royalties (issue 8): last month's statements (idempotent, so daily is safe) and payouts.
+    # Royalties (issue 8): last month's statements, through their report job (idempotent, so
+    # daily is safe; a failed job runs again on the next day, three runs in all) and payouts.
     "issue-royalty-statements": {
         "task": "marketplace.tasks.issue_all_royalty_statements_task",
         "schedule": crontab(hour=2, minute=15),

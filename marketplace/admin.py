@@ -1,5 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from accounts.errors import DomainError
+from marketplace import reports
 from marketplace.models import (
     Invoice,
     Listing,
@@ -7,6 +9,7 @@ from marketplace.models import (
     OrderRefund,
     Payout,
     PayoutAccount,
+    ReportJob,
     StripeEvent,
 )
 
@@ -70,3 +73,25 @@ class PayoutAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ReportJob)
+class ReportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "scope", "period_starts_on", "status", "attempts", "error"]
+    list_filter = ["kind", "status", "period_starts_on"]
+    search_fields = ["id", "scope", "error"]
+    readonly_fields = [field.name for field in ReportJob._meta.fields]
+    actions = ["run_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Run the selected failed jobs again")
+    def run_again(self, request, queryset):
+        for job in queryset:
+            try:
+                reports.retry_report_job(actor=request.user, organization=None, job_id=job.pk)
+            except DomainError as error:
+                self.message_user(request, f"{job.pk}: {error.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{job.pk} is queued again.", messages.SUCCESS)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
@@ -348,3 +350,130 @@ class Payout(models.Model):
     def idempotency_key(self) -> str:
         """The same key on every attempt, so Stripe makes at most one transfer."""
         return f"wellspring-payout-{self.pk}"
+
+
+# --- Report jobs: long-running reports, with progress, once per period ---------------------
+
+
+class ReportJob(models.Model):
+    """One long-running report: a month's royalty statements, or the usage report of a license
+    or a dataset over whole months.
+
+    A report runs once per kind, scope and period (a unique constraint): asking again returns
+    the same job. It moves queued -> running -> succeeded or failed; a failed one keeps its
+    reason and can be queued again (`attempts` counts the runs). While it runs, the worker
+    writes `progress_done` of `progress_total` and `heartbeat_at`; a run silent for
+    `STALE_AFTER` is taken to have died with its worker and may be started again.
+    """
+
+    class Kind(models.TextChoices):
+        ROYALTY_STATEMENTS = "royalty_statements", "Royalty statements"
+        LICENSE_USAGE = "license_usage", "Usage report of a license"
+        DATASET_USAGE = "dataset_usage", "Usage report of a dataset"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATES = frozenset({Status.QUEUED, Status.RUNNING})
+    STALE_AFTER = timedelta(minutes=15)
+    # The scope of the statements of every creator organization, run by beat.
+    ALL = "all"
+
+    id = PublicIdField(prefix="job")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    scope = models.CharField(
+        max_length=60,
+        help_text='What it covers: "all" creators, "organization:<id>", or the id of a license '
+        "or dataset.",
+    )
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="report_jobs",
+        help_text="The creator organization whose statements these are.",
+    )
+    license = models.ForeignKey(
+        License, null=True, blank=True, on_delete=models.PROTECT, related_name="report_jobs"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="report_jobs"
+    )
+    period_starts_on = models.DateField(help_text="The first day of the first month.")
+    period_ends_on = models.DateField(help_text="The first day after the last month (exclusive).")
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True, help_text="Why the last run failed.")
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "scope", "period_starts_on", "period_ends_on"],
+                name="marketplace_reportjob_once_per_period",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_ends_on__gt=models.F("period_starts_on")),
+                name="marketplace_reportjob_period_order",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress_done__lte=models.F("progress_total")),
+                name="marketplace_reportjob_progress_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} {self.scope} {self.period_starts_on:%Y-%m} ({self.status})"
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATES
+
+    @property
+    def has_failed(self) -> bool:
+        return self.status == self.Status.FAILED
+
+    @property
+    def has_succeeded(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    def is_stale(self, now) -> bool:
+        """Running, but silent for longer than `STALE_AFTER`: its worker is gone."""
+        last = self.heartbeat_at or self.started_at or self.queued_at
+        return self.status == self.Status.RUNNING and last + self.STALE_AFTER < now
+
+    @property
+    def percent(self) -> int:
+        """Whole percent done; 100 only when it succeeded."""
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(self.progress_done * 100 // self.progress_total, 99)
+
+    @property
+    def period_label(self) -> str:
+        last = self.period_ends_on - timedelta(days=1)
+        if (last.year, last.month) == (self.period_starts_on.year, self.period_starts_on.month):
+            return f"{self.period_starts_on:%B %Y}"
+        return f"{self.period_starts_on:%B %Y} to {last:%B %Y}"

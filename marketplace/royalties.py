@@ -13,26 +13,37 @@ key on every attempt.
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Organization, User
 from accounts.selectors import membership_in
-from accounts.services import emit_event, notify_organization
-from licensing.models import RoyaltyLine, RoyaltyStatement
-from licensing.money import format_minor
+from accounts.services import emit_events, notify_organization, notify_organizations
+from licensing.models import License, RoyaltyLine, RoyaltyStatement, UsageReport
+from licensing.money import format_minor, split_fee
 from marketplace.models import Order, OrderRefund, Payout, PayoutAccount
 from marketplace.payments import StripeGateway, TransferFailed, get_gateway
+from provenance.ledger import record_events
 from provenance.services import record_event
 
 logger = logging.getLogger(__name__)
 Kind = RoyaltyLine.Kind
+# Creator organizations issued together in one transaction by the monthly build.
+BATCH = 50
+
+
+class StatementsIncomplete(DomainError):
+    code = "statements_incomplete"
+    status = 503
+    title = "Some statements could not be issued"
 
 
 # --- Periods ------------------------------------------------------------------------------
@@ -84,41 +95,68 @@ class Item:
     amount_minor: int
 
 
+def _on_a_line(kind: str) -> Exists:
+    """Whether a line of this kind already accounts for the outer row (the unique index on
+    kind and source answers it, however many lines there are)."""
+    return Exists(RoyaltyLine.objects.filter(kind=kind, source=OuterRef("pk")))
+
+
+def _unbilled_orders(*, until: datetime):
+    return Order.objects.filter(paid_at__lt=until).exclude(_on_a_line(Kind.SALE))
+
+
+def _unbilled_refunds(*, until: datetime):
+    return OrderRefund.objects.filter(refunded_at__lt=until).exclude(_on_a_line(Kind.REFUND))
+
+
 def _sale_items(*, until: datetime, organization_ids=None) -> list[Item]:
-    """Paid orders not yet on any statement: the sale and the platform's fee, two lines each."""
-    orders = (
-        Order.objects.filter(paid_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.SALE).values("source"))
-        .select_related("version__dataset", "organization")
-        .order_by("paid_at", "id")
-    )
+    """Paid orders not yet on any statement: the sale and the platform's fee, two lines each.
+    Reads only the columns a line needs (no frozen terms), for every creator in the batch."""
+    orders = _unbilled_orders(until=until).order_by("paid_at", "id")
     if organization_ids is not None:
         orders = orders.filter(version__dataset__organization_id__in=organization_ids)
     items = []
-    for order in orders:
-        dataset = order.version.dataset
+    for (
+        pk,
+        amount,
+        fee,
+        currency,
+        paid_at,
+        organization_id,
+        dataset_id,
+        title,
+        buyer,
+    ) in orders.values_list(
+        "pk",
+        "amount_minor",
+        "platform_fee_minor",
+        "currency",
+        "paid_at",
+        "version__dataset__organization_id",
+        "version__dataset_id",
+        "version__dataset__title",
+        "organization__name",
+    ):
         common = {
-            "organization_id": dataset.organization_id,
-            "currency": order.currency,
-            "dataset_id": dataset.pk,
-            "occurred_at": order.paid_at,
+            "organization_id": organization_id,
+            "currency": currency,
+            "dataset_id": dataset_id,
+            "occurred_at": paid_at,
+            "source": pk,
         }
-        label = f"{dataset.title}: order {order.pk} by {order.organization.name}"
         items.append(
             Item(
                 kind=Kind.SALE,
-                source=order.pk,
-                description=label,
-                amount_minor=order.amount_minor,
+                description=f"{title}: order {pk} by {buyer}",
+                amount_minor=amount,
                 **common,
             )
         )
         items.append(
             Item(
                 kind=Kind.PLATFORM_FEE,
-                source=order.pk,
-                description=f"Platform fee on order {order.pk}",
-                amount_minor=-order.platform_fee_minor,
+                description=f"Platform fee on order {pk}",
+                amount_minor=-fee,
                 **common,
             )
         )
@@ -127,50 +165,218 @@ def _sale_items(*, until: datetime, organization_ids=None) -> list[Item]:
 
 def _refund_items(*, until: datetime, organization_ids=None) -> list[Item]:
     """Refunds not yet on any statement: the refund and the fee it returns, two lines each."""
-    refunds = (
-        OrderRefund.objects.filter(refunded_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.REFUND).values("source"))
-        .select_related("order__version__dataset")
-        .order_by("refunded_at", "id")
-    )
+    refunds = _unbilled_refunds(until=until).order_by("refunded_at", "id")
     if organization_ids is not None:
         refunds = refunds.filter(order__version__dataset__organization_id__in=organization_ids)
     items = []
-    for refund in refunds:
-        order = refund.order
-        dataset = order.version.dataset
+    rows = refunds.values(
+        "pk",
+        "amount_minor",
+        "platform_fee_minor",
+        "refunded_at",
+        "order_id",
+        order_amount=F("order__amount_minor"),
+        currency=F("order__currency"),
+        organization_id=F("order__version__dataset__organization_id"),
+        dataset_id=F("order__version__dataset_id"),
+        title=F("order__version__dataset__title"),
+    )
+    for row in rows:
+        pk, amount, fee = row["pk"], row["amount_minor"], row["platform_fee_minor"]
         common = {
-            "organization_id": dataset.organization_id,
-            "currency": order.currency,
-            "dataset_id": dataset.pk,
-            "occurred_at": refund.refunded_at,
-            "source": refund.pk,
+            "organization_id": row["organization_id"],
+            "currency": row["currency"],
+            "dataset_id": row["dataset_id"],
+            "occurred_at": row["refunded_at"],
+            "source": pk,
         }
-        part = "in full" if refund.amount_minor == order.amount_minor else "in part"
+        part = "in full" if amount == row["order_amount"] else "in part"
         items.append(
             Item(
                 kind=Kind.REFUND,
-                description=f"{dataset.title}: order {order.pk} refunded {part}",
-                amount_minor=-refund.amount_minor,
+                description=f"{row['title']}: order {row['order_id']} refunded {part}",
+                amount_minor=-amount,
                 **common,
             )
         )
-        if refund.platform_fee_minor:
+        if fee:
             items.append(
                 Item(
                     kind=Kind.FEE_RETURNED,
-                    description=f"Platform fee returned with refund {refund.pk}",
-                    amount_minor=refund.platform_fee_minor,
+                    description=f"Platform fee returned with refund {pk}",
+                    amount_minor=fee,
                     **common,
                 )
             )
     return items
 
 
-def _metered_items(*, starts_on: date, ends_on: date, organization_ids=None) -> list[Item]:
-    """Metered usage charges received in the period, one aggregate per license, and the
-    platform's fee on them. Summed by the database in one query for all creators."""
-    return []
+@dataclass(frozen=True)
+class MeteredUsage:
+    """One license's metered charges received (filed) in one month, summed by the database."""
+
+    license_id: str
+    organization_id: str
+    dataset_id: str
+    dataset_title: str
+    licensee: str
+    currency: str
+    month: date
+    charge_minor: int
+    reports: int
+    last_at: datetime
+
+    def items(self, fee_bps: int) -> list[Item]:
+        """The charge and the platform's fee on it: one source per license and month."""
+        fee, _ = split_fee(self.charge_minor, fee_bps)
+        common = {
+            "organization_id": self.organization_id,
+            "currency": self.currency,
+            "dataset_id": self.dataset_id,
+            "occurred_at": self.last_at,
+            "source": f"{self.license_id}:{self.month:%Y-%m}",
+        }
+        reports = f"{self.reports} report{'s' if self.reports != 1 else ''}"
+        items = [
+            Item(
+                kind=Kind.METERED,
+                description=(
+                    f"{self.dataset_title}: metered usage on license {self.license_id} by "
+                    f"{self.licensee}, {reports} filed in {self.month:%B %Y}"
+                ),
+                amount_minor=self.charge_minor,
+                **common,
+            )
+        ]
+        if fee:
+            items.append(
+                Item(
+                    kind=Kind.METERED_FEE,
+                    description=(
+                        f"Platform fee on metered usage of license {self.license_id} "
+                        f"({self.month:%B %Y})"
+                    ),
+                    amount_minor=-fee,
+                    **common,
+                )
+            )
+        return items
+
+
+def _covered_until(*, before: date, organization_ids=None) -> dict[str, date]:
+    """Per organization, the end of its latest statement for a month before `before`: metered
+    usage filed earlier than that is on a statement already. Organizations with no statement
+    are absent."""
+    statements = RoyaltyStatement.objects.filter(period_starts_on__lt=before)
+    if organization_ids is not None:
+        statements = statements.filter(organization_id__in=organization_ids)
+    return dict(
+        statements.order_by()
+        .values("organization_id")
+        .annotate(covered=Max("period_ends_on"))
+        .values_list("organization_id", "covered")
+    )
+
+
+def _sum_per_license(reports, *, by_month: bool) -> list[dict]:
+    """The database sums billed charges per license and currency (and month of filing)."""
+    keys = ["license_id", "currency"]
+    if by_month:
+        reports = reports.annotate(month=TruncMonth("created_at", tzinfo=UTC))
+        keys.append("month")
+    return list(
+        reports.order_by()
+        .values(*keys)
+        .annotate(charge=Sum("billable_minor"), reports=Count("id"), last_at=Max("created_at"))
+    )
+
+
+def _license_ids_of(organization_ids) -> list[str]:
+    return list(
+        License.objects.filter(version__dataset__organization_id__in=organization_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _metered_usage(
+    *, starts_on: date, ends_on: date, organization_ids=None
+) -> dict[str, list[MeteredUsage]]:
+    """Metered usage not yet on a statement, per creator organization, up to the end of the
+    month: what was filed in the month, and for an organization whose last statement is older
+    than the month before (or that has none), what was filed since then too.
+
+    Every sum is the database's. For every creator: one GROUP BY over the month's reports (no
+    join, so a parallel scan serves it). For given organizations, and for the ones behind,
+    the sums go through their licenses (the license and filing time index), so a creator's
+    own request or a creator who never had a statement reads only its own reports.
+    """
+    since = _as_datetime(starts_on)
+    billed = UsageReport.objects.filter(billable_minor__gt=0)
+    month_reports = billed.filter(created_at__gte=since, created_at__lt=_as_datetime(ends_on))
+    if organization_ids is None:
+        rows = _sum_per_license(month_reports, by_month=False)
+    else:
+        rows = [
+            row
+            for chunk in _chunks(_license_ids_of(organization_ids))
+            for row in _sum_per_license(month_reports.filter(license_id__in=chunk), by_month=False)
+        ]
+    rows = [{**row, "month": starts_on} for row in rows]
+
+    covered = _covered_until(before=starts_on, organization_ids=organization_ids)
+    if organization_ids is None:
+        organizations = Organization.objects.filter(is_creator=True).values_list("pk", flat=True)
+    else:
+        organizations = organization_ids
+    behind = [pk for pk in organizations if covered.get(pk) != starts_on]
+    for chunk in _chunks(behind):
+        earlier = billed.filter(created_at__lt=since)
+        known = [covered[pk] for pk in chunk if pk in covered]
+        if len(known) == len(chunk):
+            earlier = earlier.filter(created_at__gte=_as_datetime(min(known)))
+        for licenses in _chunks(_license_ids_of(chunk)):
+            rows += [
+                {**row, "month": row["month"].date()}
+                for row in _sum_per_license(earlier.filter(license_id__in=licenses), by_month=True)
+            ]
+
+    licenses = {}
+    for chunk in _chunks(sorted({row["license_id"] for row in rows})):
+        for pk, *details in License.objects.filter(pk__in=chunk).values_list(
+            "pk",
+            "version__dataset__organization_id",
+            "version__dataset_id",
+            "version__dataset__title",
+            "organization__name",
+        ):
+            licenses[pk] = details
+    usage: dict[str, list[MeteredUsage]] = defaultdict(list)
+    for row in sorted(rows, key=lambda row: (row["month"], row["license_id"], row["currency"])):
+        organization_id, dataset_id, title, licensee = licenses[row["license_id"]]
+        if row["month"] < covered.get(organization_id, row["month"]):
+            continue  # an earlier statement of this organization has it
+        usage[organization_id].append(
+            MeteredUsage(
+                license_id=row["license_id"],
+                organization_id=organization_id,
+                dataset_id=dataset_id,
+                dataset_title=title,
+                licensee=licensee,
+                currency=row["currency"],
+                month=row["month"],
+                charge_minor=row["charge"],
+                reports=row["reports"],
+                last_at=row["last_at"],
+            )
+        )
+    return usage
+
+
+def _chunks(values, size: int = 2000):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 # --- Issuing ------------------------------------------------------------------------------
@@ -191,128 +397,244 @@ def _totals(lines: list[Item]) -> dict:
     }
 
 
-def _issue_for_organization(
+def _issue_for_organizations(
     *,
-    organization: Organization,
+    organizations: list[Organization],
     starts_on: date,
-    metered: list[Item],
+    metered: dict[str, list[MeteredUsage]],
     actor: User | None,
     now: datetime,
 ) -> list[RoyaltyStatement]:
-    """Issue one organization's statements for a month, once. Under the organization's lock, so
-    two builders racing (beat and an owner's click) produce one set of statements."""
+    """Issue a batch of organizations' statements for a month, each once, in one transaction.
+
+    Under the organizations' locks (taken in key order), so two builders racing (beat and an
+    owner's click) produce one set of statements. `metered` is their usage summed before the
+    locks; what a statement issued meanwhile took in is dropped here (its months are whole,
+    so the cut is exact). Returns each organization's statements for the month: those it
+    had, or those issued now. Every write is one statement for the whole batch (statements,
+    lines, ledger entries, events, notifications), so a month for every creator costs a few
+    round trips per batch rather than per creator.
+    """
     ends_on = next_month(starts_on)
+    until = _as_datetime(ends_on)
+    ids = sorted(organization.pk for organization in organizations)
+    by_pk = {organization.pk: organization for organization in organizations}
     with transaction.atomic():
-        Organization.objects.select_for_update().filter(pk=organization.pk).first()
-        existing = list(
-            RoyaltyStatement.objects.filter(organization=organization, period_starts_on=starts_on)
+        list(
+            Organization.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        if existing:
-            return existing
-        if RoyaltyStatement.objects.filter(
-            organization=organization, period_starts_on__gt=starts_on
-        ).exists():
-            # A later statement already took in everything dated before its end.
-            return []
-        until = _as_datetime(ends_on)
-        items = (
-            _sale_items(until=until, organization_ids=[organization.pk])
-            + _refund_items(until=until, organization_ids=[organization.pk])
-            + [item for item in metered if item.organization_id == organization.pk]
-        )
-        by_currency = defaultdict(list)
-        for item in items:
-            by_currency[item.currency].append(item)
-        period_start = _as_datetime(starts_on)
-        statements = []
-        for currency in sorted(by_currency):
-            lines = by_currency[currency]
-            statement = RoyaltyStatement(
-                organization=organization,
-                period_starts_on=starts_on,
-                period_ends_on=ends_on,
-                currency=currency,
-                fee_bps=settings.PLATFORM_FEE_BPS,
-                issued_at=now,
-                issued_by=actor,
-                **_totals(lines),
-            )
-            statement.full_clean()
-            statement.save()
-            RoyaltyLine.objects.bulk_create(
-                RoyaltyLine(
-                    statement=statement,
-                    kind=item.kind,
-                    source=item.source,
-                    description=item.description[:300],
-                    dataset_id=item.dataset_id,
-                    occurred_at=item.occurred_at,
-                    amount_minor=item.amount_minor,
-                    is_adjustment=item.occurred_at < period_start,
+        # One read of the organizations' periods answers all three questions: issued
+        # already, overtaken by a later month, and up to when earlier statements reach.
+        periods = defaultdict(set)
+        for organization_id, first, end in (
+            RoyaltyStatement.objects.filter(organization_id__in=ids)
+            .order_by()
+            .values_list("organization_id", "period_starts_on", "period_ends_on")
+        ):
+            periods[organization_id].add((first, end))
+        issued = [pk for pk in ids if any(first == starts_on for first, _ in periods[pk])]
+        # An organization with a later statement is skipped: that statement already took in
+        # everything dated before its end.
+        open_ids = [pk for pk in ids if not any(first >= starts_on for first, _ in periods[pk])]
+        statements = (
+            list(
+                RoyaltyStatement.objects.filter(
+                    organization_id__in=issued, period_starts_on=starts_on
                 )
-                for item in lines
             )
-            record_event(
-                action="royalty_statement.issued",
-                subject_type="royalty_statement",
-                subject_id=statement.pk,
-                actor=actor,
-                organization=organization,
-                payload={
-                    "period": f"{starts_on:%Y-%m}",
-                    "currency": currency,
+            if issued
+            else []
+        )
+        if not open_ids:
+            return statements
+        fee_bps = settings.PLATFORM_FEE_BPS
+        items = defaultdict(list)
+        for item in _sale_items(until=until, organization_ids=open_ids) + _refund_items(
+            until=until, organization_ids=open_ids
+        ):
+            items[item.organization_id].append(item)
+        period_start = _as_datetime(starts_on)
+        new, lines, counts = [], [], []
+        for pk in open_ids:
+            first_open = max((end for _, end in periods[pk]), default=None)
+            items[pk] += [
+                item
+                for usage in metered.get(pk, [])
+                if first_open is None or usage.month >= first_open
+                for item in usage.items(fee_bps)
+            ]
+            by_currency = defaultdict(list)
+            for item in items[pk]:
+                by_currency[item.currency].append(item)
+            for currency in sorted(by_currency):
+                statement = RoyaltyStatement(
+                    organization=by_pk[pk],
+                    period_starts_on=starts_on,
+                    period_ends_on=ends_on,
+                    currency=currency,
+                    fee_bps=fee_bps,
+                    issued_at=now,
+                    issued_by=actor,
+                    **_totals(by_currency[currency]),
+                )
+                # Field checks only: the locks and the re-read above keep one statement per
+                # month and currency, the organization is locked, and the totals add up by
+                # construction; the database enforces all of it anyway. Their validation
+                # queries would cost five round trips per statement, every month.
+                statement.full_clean(
+                    exclude=["organization", "issued_by"],
+                    validate_unique=False,
+                    validate_constraints=False,
+                )
+                new.append(statement)
+                counts.append(len(by_currency[currency]))
+                lines += [
+                    RoyaltyLine(
+                        statement=statement,
+                        kind=item.kind,
+                        source=item.source,
+                        description=item.description[:300],
+                        dataset_id=item.dataset_id,
+                        occurred_at=item.occurred_at,
+                        amount_minor=item.amount_minor,
+                        is_adjustment=item.occurred_at < period_start,
+                    )
+                    for item in by_currency[currency]
+                ]
+        RoyaltyStatement.objects.bulk_create(new)
+        RoyaltyLine.objects.bulk_create(lines, batch_size=2000)
+        _announce_statements(new, counts=counts, actor=actor, now=now)
+    return statements + new
+
+
+def _announce_statements(
+    statements: list[RoyaltyStatement], *, counts: list[int], actor: User | None, now: datetime
+) -> None:
+    """A ledger entry, an event (`statement.issued`, sent to webhooks) and a notification
+    per statement, each written in one go for the batch."""
+    record_events(
+        events=[
+            {
+                "action": "royalty_statement.issued",
+                "subject_type": "royalty_statement",
+                "subject_id": statement.pk,
+                "actor": actor,
+                "organization": statement.organization,
+                "payload": {
+                    "period": f"{statement.period_starts_on:%Y-%m}",
+                    "currency": statement.currency,
                     "gross_sales_minor": statement.gross_sales_minor,
                     "refunds_minor": statement.refunds_minor,
                     "platform_fee_minor": statement.platform_fee_minor,
                     "metered_minor": statement.metered_minor,
                     "net_minor": statement.net_minor,
-                    "lines": len(lines),
+                    "lines": count,
                 },
-                now=now,
-            )
-            emit_event(
-                organization=organization,
-                type=Event.Type.STATEMENT_ISSUED,
-                data={
+                "now": now,
+            }
+            for statement, count in zip(statements, counts, strict=True)
+        ]
+    )
+    emit_events(
+        events=[
+            {
+                "organization": statement.organization,
+                "type": Event.Type.STATEMENT_ISSUED,
+                "data": {
                     "statement": statement.pk,
-                    "period": f"{starts_on:%Y-%m}",
-                    "currency": currency,
+                    "period": f"{statement.period_starts_on:%Y-%m}",
+                    "currency": statement.currency,
                     "net_minor": statement.net_minor,
                 },
-                now=now,
-            )
-            notify_organization(
-                organization=organization,
-                verb="statement.issued",
-                text=(
+            }
+            for statement in statements
+        ],
+        now=now,
+    )
+    notify_organizations(
+        notices=[
+            {
+                "organization": statement.organization,
+                "verb": "statement.issued",
+                "text": (
                     f"Your royalty statement for {statement.period_label} is ready: "
-                    f"{format_minor(statement.net_minor, currency)} net."
+                    f"{format_minor(statement.net_minor, statement.currency)} net."
                 ),
-                link=f"/creator/statements/{statement.pk}/",
-                now=now,
-            )
-            statements.append(statement)
-        return statements
+                "link": f"/creator/statements/{statement.pk}/",
+            }
+            for statement in statements
+        ],
+        now=now,
+    )
 
 
 def _issue_safely(**kwargs) -> list[RoyaltyStatement]:
     try:
-        return _issue_for_organization(**kwargs)
+        return _issue_for_organizations(**kwargs)
     except IntegrityError:
-        # Only reachable if the lock was bypassed (another writer): the first one won.
+        # Only reachable if the locks were bypassed (another writer): the first one won.
         return list(
             RoyaltyStatement.objects.filter(
-                organization=kwargs["organization"], period_starts_on=kwargs["starts_on"]
+                organization__in=kwargs["organizations"], period_starts_on=kwargs["starts_on"]
             )
         )
 
 
-def _check_period(starts_on: date, now: datetime) -> None:
-    if _as_datetime(next_month(starts_on)) > now:
+# A month's statement waits this long after the month ends, so that a usage report filed in
+# its last second has committed before the builder sums the month.
+SETTLE = timedelta(minutes=5)
+
+
+def check_period(starts_on: date, now: datetime) -> None:
+    ends_at = _as_datetime(next_month(starts_on))
+    if ends_at > now:
         raise InvalidInput(
             f"{starts_on:%B %Y} has not ended yet; statements cover whole months.",
             errors={"period": ["Pick a month that has ended."]},
         )
+    if ends_at + SETTLE > now:
+        raise InvalidInput(
+            f"{starts_on:%B %Y} has just ended; its statement can be issued from "
+            f"{ends_at + SETTLE:%H:%M} UTC.",
+            errors={"period": ["Try again in a few minutes."]},
+        )
+
+
+def check_statement_request(
+    *, actor: User | None, organization: Organization, period_starts_on: date, now: datetime
+) -> date:
+    """Whether `actor` may have the organization's statements for the month issued now; the
+    month's first day if so.
+
+    Needs an owner of the creator organization, or staff. Raises NotFound for non-members,
+    PermissionDenied for members who are not owners, InvalidInput for a month that has not
+    ended, Conflict when a later month was already stated.
+    """
+    if actor is None or not actor.is_staff:
+        membership = (
+            membership_in(organization=organization, user=actor) if actor is not None else None
+        )
+        if membership is None or not organization.is_creator:
+            raise NotFound("No such organization.")
+        if not membership.is_owner:
+            raise PermissionDenied("Only the organization's owners can issue statements.")
+    starts_on = month_start(period_starts_on)
+    check_period(starts_on, now)
+    if (
+        RoyaltyStatement.objects.filter(
+            organization=organization, period_starts_on__gt=starts_on
+        ).exists()
+        and not RoyaltyStatement.objects.filter(
+            organization=organization, period_starts_on=starts_on
+        ).exists()
+    ):
+        raise Conflict(
+            f"A statement for a later month exists; what happened in {starts_on:%B %Y} is on it."
+        )
+    return starts_on
 
 
 def issue_royalty_statements(
@@ -325,74 +647,97 @@ def issue_royalty_statements(
     """Issue an organization's statements for a month that has ended, on demand.
 
     Needs an owner of the creator organization, or staff. Returns the statements (the existing
-    ones when already issued; none when nothing happened that month). Raises NotFound for
-    non-members, PermissionDenied for members who are not owners, InvalidInput for a month that
-    has not ended, Conflict when a later month was already stated. Writes a ledger entry, an
-    event (`statement.issued`, sent to webhooks) and a notification per statement.
+    ones when already issued; none when nothing happened that month). Raises what
+    `check_statement_request` raises. Writes a ledger entry, an event (`statement.issued`,
+    sent to webhooks) and a notification per statement.
     """
     now = now or timezone.now()
-    if not actor.is_staff:
-        membership = membership_in(organization=organization, user=actor)
-        if membership is None or not organization.is_creator:
-            raise NotFound("No such organization.")
-        if not membership.is_owner:
-            raise PermissionDenied("Only the organization's owners can issue statements.")
-    starts_on = month_start(period_starts_on)
-    _check_period(starts_on, now)
-    if (
-        RoyaltyStatement.objects.filter(
-            organization=organization, period_starts_on__gt=starts_on
-        ).exists()
-        and not RoyaltyStatement.objects.filter(
-            organization=organization, period_starts_on=starts_on
-        ).exists()
-    ):
-        raise Conflict(
-            f"A statement for a later month exists; what happened in {starts_on:%B %Y} is on it."
-        )
-    metered = _metered_items(
+    starts_on = check_statement_request(
+        actor=actor, organization=organization, period_starts_on=period_starts_on, now=now
+    )
+    metered = _metered_usage(
         starts_on=starts_on, ends_on=next_month(starts_on), organization_ids=[organization.pk]
     )
     return _issue_safely(
-        organization=organization, starts_on=starts_on, metered=metered, actor=actor, now=now
+        organizations=[organization], starts_on=starts_on, metered=metered, actor=actor, now=now
     )
 
 
 def issue_all_royalty_statements(
-    *, period_starts_on: date | None = None, now: datetime | None = None
+    *,
+    period_starts_on: date | None = None,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[RoyaltyStatement]:
     """Issue every creator's statements for a month (by default the last one), for beat.
 
     Idempotent: a creator whose statements exist is skipped, so running it twice, or beside an
-    owner's on-demand request, issues each statement once. Metered usage is summed in one query
-    for all creators before the per-creator transactions.
+    owner's on-demand request, issues each statement once. Metered usage is summed by the
+    database for all creators, then creators are issued in batches of `BATCH`, one
+    transaction each. `progress(done, total)` is called before the first creator
+    organization and after each batch (outside its transaction). Returns the statements issued by this call. When some organizations fail,
+    the others' statements are still issued, then StatementsIncomplete names the failed ones.
     """
     now = now or timezone.now()
     starts_on = month_start(period_starts_on) if period_starts_on else previous_month(now)
-    _check_period(starts_on, now)
+    check_period(starts_on, now)
     ends_on = next_month(starts_on)
     until = _as_datetime(ends_on)
-    metered = _metered_items(starts_on=starts_on, ends_on=ends_on)
+    metered = _metered_usage(starts_on=starts_on, ends_on=ends_on)
     already = set(
         RoyaltyStatement.objects.filter(period_starts_on__gte=starts_on).values_list(
             "organization_id", flat=True
         )
     )
     candidates = set(
-        Order.objects.filter(paid_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.SALE).values("source"))
+        _unbilled_orders(until=until)
+        .order_by()
         .values_list("version__dataset__organization_id", flat=True)
+        .distinct()
     )
     candidates |= set(
-        OrderRefund.objects.filter(refunded_at__lt=until)
-        .exclude(pk__in=RoyaltyLine.objects.filter(kind=Kind.REFUND).values("source"))
+        _unbilled_refunds(until=until)
+        .order_by()
         .values_list("order__version__dataset__organization_id", flat=True)
+        .distinct()
     )
-    candidates |= {item.organization_id for item in metered}
-    statements = []
-    for organization in Organization.objects.filter(pk__in=candidates - already).order_by("pk"):
-        statements += _issue_safely(
-            organization=organization, starts_on=starts_on, metered=metered, actor=None, now=now
+    candidates |= set(metered)
+    organizations = list(Organization.objects.filter(pk__in=candidates - already).order_by("pk"))
+    statements, failures, done = [], [], 0
+    if progress is not None:
+        progress(0, len(organizations))
+    for batch in _chunks(organizations, BATCH):
+        try:
+            statements += _issue_safely(
+                organizations=batch, starts_on=starts_on, metered=metered, actor=None, now=now
+            )
+        except Exception as error:
+            # The batch rolled back whole. One organization's failure must not hold up the
+            # others' statements: issue them one by one, and a second run issues what is left.
+            logger.exception("statements of a batch of %s for %s failed", len(batch), starts_on)
+            for organization in batch if len(batch) > 1 else []:
+                try:
+                    statements += _issue_safely(
+                        organizations=[organization],
+                        starts_on=starts_on,
+                        metered=metered,
+                        actor=None,
+                        now=now,
+                    )
+                except Exception as single:
+                    logger.exception("statements of %s for %s failed", organization.pk, starts_on)
+                    failures.append(f"{organization.name} ({type(single).__name__}: {single})")
+            if len(batch) == 1:
+                failures.append(f"{batch[0].name} ({type(error).__name__}: {error})")
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(organizations))
+    if failures:
+        raise StatementsIncomplete(
+            f"Statements of {len(failures)} of {len(organizations)} creator organizations for "
+            f"{starts_on:%B %Y} could not be issued (the others were): "
+            + "; ".join(failures[:5])
+            + ("; …" if len(failures) > 5 else "")
         )
     return statements
 

@@ -34,10 +34,24 @@ def reconcile_orders_task() -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def issue_all_royalty_statements_task(*, period: str = "") -> int:
-    from marketplace import royalties
+    """Beat's monthly statements, through their report job; how many this run issued."""
+    from marketplace import reports, royalties
 
     starts_on = royalties.parse_period(period) if period else None
-    return len(royalties.issue_all_royalty_statements(period_starts_on=starts_on))
+    job = reports.run_statements_for_beat(period_starts_on=starts_on)
+    if job is None or not job.has_succeeded:
+        return 0
+    return len(job.result["statements"])
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_report_job_task(*, job_id: str) -> str:
+    """Run a report job asked for in the portal; its status afterwards ("skipped" when it was
+    done, or alive on another worker)."""
+    from marketplace import reports
+
+    job = reports.run_report_job(job_id=job_id)
+    return job.status if job is not None else "skipped"
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

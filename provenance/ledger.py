@@ -15,6 +15,43 @@ from accounts.models import Organization, User
 from provenance.models import GENESIS_HASH, LedgerEntry, LedgerHead
 
 
+def _locked_head() -> LedgerHead:
+    head = LedgerHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        LedgerHead.objects.get_or_create(pk=1)
+        head = LedgerHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def _chained(
+    *,
+    seq: int,
+    prev_hash: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    actor: User | None = None,
+    organization: Organization | None = None,
+    payload: dict | None = None,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    is_person = actor is not None and actor.is_authenticated
+    entry = LedgerEntry(
+        seq=seq,
+        created_at=now or timezone.now(),
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        organization=organization,
+        actor=actor if is_person else None,
+        actor_label=actor.email if is_person else "wellspring",
+        payload=payload or {},
+        prev_hash=prev_hash,
+    )
+    entry.entry_hash = entry.compute_hash()
+    return entry
+
+
 def record_event(
     *,
     action: str,
@@ -31,30 +68,45 @@ def record_event(
     neither does. It locks the ledger head: appends are serialized across the whole platform.
     """
     with transaction.atomic():
-        head = LedgerHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            LedgerHead.objects.get_or_create(pk=1)
-            head = LedgerHead.objects.select_for_update().get(pk=1)
-        entry = LedgerEntry(
+        head = _locked_head()
+        entry = _chained(
             seq=head.seq + 1,
-            created_at=now or timezone.now(),
+            prev_hash=head.entry_hash,
             action=action,
             subject_type=subject_type,
-            subject_id=str(subject_id),
+            subject_id=subject_id,
+            actor=actor,
             organization=organization,
-            actor=actor if actor is not None and actor.is_authenticated else None,
-            actor_label=actor.email
-            if actor is not None and actor.is_authenticated
-            else "wellspring",
-            payload=payload or {},
-            prev_hash=head.entry_hash,
+            payload=payload,
+            now=now,
         )
-        entry.entry_hash = entry.compute_hash()
         entry.save(force_insert=True)
         head.seq = entry.seq
         head.entry_hash = entry.entry_hash
         head.save(update_fields=["seq", "entry_hash"])
     return entry
+
+
+def record_events(*, events: list[dict]) -> list[LedgerEntry]:
+    """Append several entries at once, chained in the order given: each dict takes
+    `record_event`'s keyword arguments, and the entries are exactly those that many
+    `record_event` calls would write, under one lock of the head and one insert. For batch
+    writers (a month's royalty statements for every creator); same transaction rule.
+    """
+    if not events:
+        return []
+    with transaction.atomic():
+        head = _locked_head()
+        entries, seq, prev_hash = [], head.seq, head.entry_hash
+        for event in events:
+            seq += 1
+            entry = _chained(seq=seq, prev_hash=prev_hash, **event)
+            entries.append(entry)
+            prev_hash = entry.entry_hash
+        LedgerEntry.objects.bulk_create(entries, batch_size=1000)
+        head.seq, head.entry_hash = seq, prev_hash
+        head.save(update_fields=["seq", "entry_hash"])
+    return entries
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,17 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts import webhooks
 from accounts.errors import Conflict, InvalidInput, PermissionDenied
-from accounts.models import Event
-from licensing.models import ImmutableRecord, RoyaltyLine, RoyaltyStatement
+from accounts.models import Event, Notification, WebhookDelivery
+from licensing import services as licensing_services
+from licensing import usage
+from licensing.models import ImmutableRecord, License, RoyaltyLine, RoyaltyStatement, UsageReport
 from marketplace import royalties, services
-from marketplace.models import Order, OrderRefund, Payout
+from marketplace.models import Order, OrderRefund, Payout, ReportJob
 from marketplace.tasks import issue_all_royalty_statements_task, pay_out_statements_task
 from provenance.models import LedgerEntry
+from provenance.services import verify_ledger
 from tests.helpers import require
 from tests.stripe_double import StripeDouble
 
@@ -60,6 +64,38 @@ def sell(cast):
 def refund(cast, order: Order, amount: int, when: datetime) -> Order:
     return services.refund_order(
         actor=cast.reviewer, order=Order.objects.get(pk=order.pk), amount_minor=amount, now=when
+    )
+
+
+def metered_license(cast, listing, *, price_minor: int, currency: str = "USD") -> License:
+    """A metered license of the buyer to the listing, from 1 September: `price_minor` per
+    1,000 records used."""
+    return licensing_services.grant_license(
+        organization=cast.buyer_org,
+        version=listing.version,
+        terms={
+            "permitted_uses": ["training"],
+            "term_days": 365,
+            "territories": ["worldwide"],
+            "price_model": "metered",
+            "price_minor": price_minor,
+            "currency": currency,
+        },
+        source=f"test:metered:{listing.pk}:{currency}",
+        now=at(1, 9, 0),
+    )
+
+
+def report(cast, license: License, *, first: date, last: date, records: int, filed: datetime):
+    return usage.file_usage_report(
+        actor=cast.buyer,
+        organization=cast.buyer_org,
+        license=license,
+        period_start_on=first,
+        period_end_on=last,
+        purpose="training",
+        records_used=records,
+        now=filed,
     )
 
 
@@ -110,6 +146,108 @@ def test_a_month_with_sales_and_a_partial_refund_adds_up_to_the_cent(cast, make_
     }
 
 
+def test_sales_a_partial_refund_and_metered_usage_add_up_to_the_cent(cast, make_listing, sell):
+    tales = make_listing("Coastal tales", price_minor=10_001)
+    songs = make_listing("Harbour songs", price_minor=4_999)
+    order = sell(tales, at(3))
+    refund(cast, order, 3_333, at(20))
+    # 7 cents per 1,000 records, USD; 333 euro cents per 1,000 records, EUR.
+    dollars = metered_license(cast, songs, price_minor=7)
+    euros = metered_license(cast, songs, price_minor=333, currency="EUR")
+    filed = [
+        report(cast, dollars, first=date(2026, 9, 1), last=date(2026, 9, 30), records=1_500,
+               filed=at(2)),
+        report(cast, dollars, first=date(2026, 10, 1), last=date(2026, 10, 15), records=1_500,
+               filed=at(16)),
+        report(cast, euros, first=date(2026, 9, 1), last=date(2026, 10, 31), records=12_345,
+               filed=at(31, 10, 22)),
+    ]  # fmt: skip
+    # Filed in November: November's statement bills it, not October's.
+    report(cast, dollars, first=date(2026, 10, 16), last=date(2026, 10, 31), records=9_000,
+           filed=at(1, 11, 1))  # fmt: skip
+
+    eur, usd = sorted(
+        royalties.issue_all_royalty_statements(period_starts_on=OCTOBER, now=at(2, 11)),
+        key=lambda statement: statement.currency,
+    )
+
+    order.refresh_from_db()
+    [partial] = OrderRefund.objects.filter(order=order)
+    assert [item.billable_minor for item in filed] == [10, 11, 4_110]
+    assert (usd.currency, eur.currency) == ("USD", "EUR")
+    assert usd.gross_sales_minor == 10_001
+    assert usd.refunds_minor == 3_333
+    assert usd.metered_minor == 21
+    # The order's fee 2,000, less 666 returned with the refund, plus 20% of 21 rounded down.
+    assert usd.platform_fee_minor == 2_000 - 666 + 4
+    assert usd.net_minor == 10_001 - 3_333 - 1_338 + 21 == 5_351
+    assert usd.net_minor == (
+        order.creator_share_minor - (partial.amount_minor - partial.platform_fee_minor) + 21 - 4
+    )
+    assert (eur.gross_sales_minor, eur.metered_minor, eur.platform_fee_minor) == (0, 4_110, 822)
+    assert eur.net_minor == 4_110 - 822
+    for statement in (usd, eur):
+        assert sum(line.amount_minor for line in statement.lines.all()) == statement.net_minor
+    metered = usd.lines.filter(kind__in=[RoyaltyLine.Kind.METERED, RoyaltyLine.Kind.METERED_FEE])
+    assert {(line.kind, line.source, line.amount_minor) for line in metered} == {
+        (RoyaltyLine.Kind.METERED, f"{dollars.pk}:2026-10", 21),
+        (RoyaltyLine.Kind.METERED_FEE, f"{dollars.pk}:2026-10", -4),
+    }
+    assert not any(line.is_adjustment for line in usd.lines.all())
+    assert "Harbour songs" in metered.get(kind=RoyaltyLine.Kind.METERED).description
+    # Every report filed in October is billed once, on October's statements.
+    october = UsageReport.objects.filter(created_at__gte=at(1, 10, 0), created_at__lt=at(1, 11, 0))
+    assert sum(item.billable_minor for item in october) == usd.metered_minor + eur.metered_minor
+
+    [november] = royalties.issue_all_royalty_statements(
+        period_starts_on=date(2026, 11, 1), now=at(2, 12)
+    )
+    assert november.metered_minor == 12_000 * 7 // 1_000 - 21 == 63
+    assert RoyaltyLine.objects.filter(kind=RoyaltyLine.Kind.METERED).count() == 3
+
+
+def test_metered_usage_of_a_month_without_a_statement_is_billed_next_month_once(cast, make_listing):
+    license = metered_license(cast, make_listing("Harbour songs"), price_minor=1_000)
+    report(cast, license, first=date(2026, 9, 1), last=date(2026, 9, 4), records=3, filed=at(5, 9))
+    report(cast, license, first=date(2026, 10, 1), last=date(2026, 10, 9), records=4, filed=at(10))
+
+    # September's statement was never issued: October's takes September's usage in as an
+    # adjusting line.
+    [october] = royalties.issue_royalty_statements(
+        actor=cast.creator, organization=cast.creator_org, period_starts_on=OCTOBER, now=at(2, 11)
+    )
+    report(cast, license, first=date(2026, 10, 10), last=date(2026, 10, 31), records=5,
+           filed=at(3, 11))  # fmt: skip
+    [november] = royalties.issue_all_royalty_statements(
+        period_starts_on=date(2026, 11, 1), now=at(2, 12)
+    )
+
+    lines = {
+        line.source: (line.amount_minor, line.is_adjustment)
+        for line in october.lines.filter(kind=RoyaltyLine.Kind.METERED)
+    }
+    assert lines == {f"{license.pk}:2026-09": (3, True), f"{license.pk}:2026-10": (4, False)}
+    assert october.metered_minor == 7
+    assert list(november.lines.values_list("kind", "source", "amount_minor")) == [
+        (RoyaltyLine.Kind.METERED, f"{license.pk}:2026-11", 5),
+        (RoyaltyLine.Kind.METERED_FEE, f"{license.pk}:2026-11", -1),
+    ]
+    assert october.metered_minor + november.metered_minor == sum(
+        UsageReport.objects.values_list("billable_minor", flat=True)
+    )
+
+
+def test_a_month_can_be_issued_only_once_it_has_settled(cast, make_listing, sell):
+    sell(make_listing(), at(3))
+    with pytest.raises(InvalidInput, match="can be issued from 00:05 UTC"):
+        royalties.issue_all_royalty_statements(period_starts_on=OCTOBER, now=at(1, 11, 0))
+    assert RoyaltyStatement.objects.count() == 0
+    [statement] = royalties.issue_all_royalty_statements(
+        period_starts_on=OCTOBER, now=at(1, 11, 0) + timedelta(minutes=5)
+    )
+    assert statement.gross_sales_minor == 10_000
+
+
 def test_late_sales_and_later_refunds_become_adjusting_lines_next_month(cast, make_listing, sell):
     tales = make_listing("Coastal tales", price_minor=10_001)
     first = sell(tales, at(3))
@@ -139,6 +277,48 @@ def test_late_sales_and_later_refunds_become_adjusting_lines_next_month(cast, ma
     assert sum(item.platform_fee_minor for item in OrderRefund.objects.filter(order=first)) == (
         Order.objects.get(pk=first.pk).platform_fee_minor
     )
+
+
+def test_a_batch_of_creators_gets_its_ledger_entries_events_webhooks_and_notifications(
+    cast, make_listing, sell, django_capture_on_commit_callbacks, mailoutbox
+):
+    sell(make_listing("Coastal tales"), at(3))
+    sell(make_listing("Dune songs", organization=cast.outsider_org, actor=cast.outsider), at(4))
+    endpoint, _ = webhooks.create_webhook_endpoint(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        url="https://hooks.example.test/wellspring",
+        events=["statement.issued"],
+    )
+
+    with django_capture_on_commit_callbacks() as queued:
+        statements = royalties.issue_all_royalty_statements(period_starts_on=OCTOBER, now=at(2, 11))
+    for callback in queued:
+        if "deliver_webhook_task" not in repr(callback):
+            callback()  # the mails; a delivery would call the (unreachable) receiver
+
+    assert len(statements) == 2
+    assert verify_ledger().is_intact
+    for statement in statements:
+        entry = LedgerEntry.objects.get(action="royalty_statement.issued", subject_id=statement.pk)
+        assert entry.organization == statement.organization
+        assert entry.payload["net_minor"] == statement.net_minor
+    events = Event.objects.filter(type=Event.Type.STATEMENT_ISSUED)
+    assert {event.organization for event in events} == {cast.creator_org, cast.outsider_org}
+    [delivery] = WebhookDelivery.objects.all()  # only the creator listens
+    assert (delivery.endpoint, delivery.event.organization) == (endpoint, cast.creator_org)
+    notified = Notification.objects.filter(verb="statement.issued")
+    assert sorted(item.recipient.email for item in notified) == [
+        "creator@example.test",
+        "member@example.test",
+        "outsider@example.test",
+    ]
+    assert sorted(message.to[0] for message in mailoutbox) == [
+        "creator@example.test",
+        "member@example.test",
+        "outsider@example.test",
+    ]
+    assert "Your royalty statement for October 2026 is ready" in mailoutbox[0].subject
 
 
 def test_issued_statements_and_their_lines_cannot_change(cast, make_listing, sell):
@@ -334,17 +514,22 @@ def test_statement_page_csv_and_pdf_show_the_same_figures(cast, make_listing, se
     assert pdf.content.startswith(b"%PDF")
 
 
-def test_owner_issues_last_months_statement_from_the_portal(cast, make_listing, sell, client):
+def test_owner_issues_last_months_statement_from_the_portal(
+    cast, make_listing, sell, client, django_capture_on_commit_callbacks
+):
     now = timezone.now()
     sell(make_listing(price_minor=20_000), last_month_day(now, 9))
     client.force_login(cast.creator)
     period = f"{royalties.previous_month(now):%Y-%m}"
 
-    response = client.post("/creator/statements/issue/", {"period": period})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/creator/statements/issue/", {"period": period})
     again = client.post("/creator/statements/issue/", {"period": period})
 
     statement = RoyaltyStatement.objects.get()
-    assert response.url == again.url == f"/creator/statements/{statement.pk}/"
+    job = ReportJob.objects.get()  # the builder ran as a report job, after the request
+    assert response.url == f"/creator/reports/{job.pk}/"
+    assert again.url == f"/creator/statements/{statement.pk}/"
     bad = client.post("/creator/statements/issue/", {"period": "October"}, follow=True)
     assert "is not a month" in bad.content.decode()
     client.force_login(cast.creator_member)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from marketplace.views import checkout, creator, offers, royalties, usage
+from marketplace.views.reports import views_for
 
 app_name = "creator"
 
@@ -69,4 +70,19 @@ urlpatterns = [
         creator.evidence_remove,
         name="evidence-remove",
     ),
+]
+
+# Report jobs (issue 8): usage reports and statements with progress, failure and retry
+_reports = views_for("creator")
+urlpatterns += [
+    path("reports/", _reports["report-jobs"], name="report-jobs"),
+    path("reports/new/", _reports["report-job-new"], name="report-job-new"),
+    path("reports/<str:job_id>/", _reports["report-job"], name="report-job"),
+    path(
+        "reports/<str:job_id>/progress/",
+        _reports["report-job-progress"],
+        name="report-job-progress",
+    ),
+    path("reports/<str:job_id>/retry/", _reports["report-job-retry"], name="report-job-retry"),
+    path("reports/<str:job_id>/report.csv", _reports["report-job-csv"], name="report-job-csv"),
 ]

@@ -1,7 +1,8 @@
 """Royalty statements, payouts and the two dashboards (creator and buyer).
 
 Statements and payouts are loaded through organization-scoped selectors: another organization's
-ids answer 404. Owners issue statements, connect a payout account and retry a failed payout.
+ids answer 404. Owners ask for a month's statements (a report job, whose page shows its
+progress), connect a payout account and retry a failed payout.
 """
 
 import csv
@@ -18,9 +19,10 @@ from accounts.errors import DomainError
 from accounts.selectors import membership_in
 from accounts.views import raise_for_http
 from licensing.money import format_minor
-from marketplace import royalties, selectors
+from marketplace import reports, royalties, selectors
 from marketplace.charts import bar_chart
 from marketplace.documents import statement_pdf
+from marketplace.models import ReportJob
 from marketplace.payments import TransferFailed
 
 creator_required = organization_required(side="creator")
@@ -65,6 +67,9 @@ def statements(request):
             "statements": selectors.royalty_statements_of(organization=request.organization),
             "is_owner": _is_owner(request),
             "last_month": royalties.previous_month(now),
+            "jobs": reports.report_jobs_visible_to(organization=request.organization).filter(
+                kind=ReportJob.Kind.ROYALTY_STATEMENTS
+            )[:6],
         },
     )
 
@@ -72,15 +77,28 @@ def statements(request):
 @creator_required
 @require_POST
 def statement_issue(request):
+    """An owner asks for a month's statements now: through the month's report job, so a
+    second click (or beat) finds the same job; its page shows the progress."""
     try:
         period = royalties.parse_period(request.POST.get("period", ""))
-        issued = royalties.issue_royalty_statements(
-            actor=request.user, organization=request.organization, period_starts_on=period
+        job = reports.request_report_job(
+            actor=request.user,
+            organization=request.organization,
+            kind=ReportJob.Kind.ROYALTY_STATEMENTS,
+            first_month=period,
         )
     except DomainError as error:
         raise_for_http(error)
         messages.error(request, error.message)
         return redirect("creator:statements")
+    job.refresh_from_db()  # a worker may have finished it already
+    if not job.has_succeeded:
+        return redirect("creator:report-job", job.pk)
+    issued = list(
+        selectors.royalty_statements_of(organization=request.organization).filter(
+            period_starts_on=job.period_starts_on
+        )
+    )
     if not issued:
         messages.info(request, f"Nothing was sold, refunded or used in {period:%B %Y}.")
         return redirect("creator:statements")

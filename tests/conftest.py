@@ -1,8 +1,10 @@
 """The shared cast: a creator organization, a buyer organization, a reviewer and an outsider."""
 
+import importlib
 from dataclasses import dataclass
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.files.base import ContentFile
 from django.db import connection
 from rest_framework.test import APIClient
@@ -41,6 +43,38 @@ def _isolated_storage(settings, tmp_path):
         },
     }
     settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+DB_BLOCKER = pytest.StashKey()
+
+
+def _is_transactional(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    marked = marker is not None and bool(
+        marker.kwargs.get("transaction", marker.args[0] if marker.args else False)
+    )
+    return marked or {"transactional_db", "live_server"} & set(item.fixturenames) != set()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _keep_db_blocker(request, django_db_blocker):
+    request.config.stash[DB_BLOCKER] = django_db_blocker
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    # A transactional test ends by flushing every table, the rows data migrations wrote
+    # included. Once its fixtures are torn down (the flush among them), put the standard
+    # license templates back, so that whatever runs next sees a migrated database: pytest
+    # reorders tests around parametrized session fixtures, so "transactional tests run last"
+    # cannot be relied on.
+    result = yield
+    blocker = item.config.stash.get(DB_BLOCKER, None)
+    if blocker is not None and _is_transactional(item):
+        migration = importlib.import_module("licensing.migrations.0002_add_standard_templates")
+        with blocker.unblock():
+            migration.add_templates(django_apps, None)
+    return result
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -3,7 +3,6 @@ Stripe in localstripe, webhooks to the client's own receiver on 127.0.0.1) and e
 every step holds; by invoice it waits for staff to mark the invoice paid; it exits 1 and names
 the step when one does not hold."""
 
-import importlib
 import importlib.util
 import io
 import re
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.apps import apps as django_apps
 from django.core.management import call_command
 
 from licensing.models import License, UsageReport
@@ -73,16 +71,8 @@ def steps_done(stdout: str) -> list[str]:
     return [line[5:20].strip() for line in stdout.splitlines() if line.startswith("ok   ")]
 
 
-@pytest.fixture
-def standard_templates():
-    """The license templates a data migration adds, which seed_demo builds options from: a
-    transactional test that ran before flushed them, so add them back the migration's way."""
-    migration = importlib.import_module("licensing.migrations.0002_add_standard_templates")
-    migration.add_templates(django_apps, None)
-
-
 def test_the_client_buys_the_demo_by_card_verifies_downloads_reports_and_gets_signed_events(
-    live_server, standard_templates
+    live_server,
 ):
     call_command("seed_demo", stdout=io.StringIO())
     orders_before = set(Order.objects.values_list("pk", flat=True))

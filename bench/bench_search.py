@@ -7,10 +7,12 @@ descriptions and tags are drawn from one vocabulary with a Zipf-like distributio
 in most listings, a long tail in very few), in a mix of modalities and languages; approved
 versions of many sizes with their provenance declarations and ingest records; one to three
 license options each with prices, uses and exclusivity; and published listings whose search
-documents the app's own `refresh_search_documents` fills, as publishing does. Rows go in with
+fields (the full-text document and the facts copied from the dataset, version, declaration and
+options) the app's own `refresh_search_fields` fills, in bulk, as publishing does. Rows go in with
 COPY, not through the per-row services, but as the services would write them: the models'
 defaults, JSON prepared by its field, terms through `licensing.services.clean_terms`. Ledger
-entries, files and quality reports, which the search never reads, are left out.
+entries, files and quality reports are left out: the search reads none of them (of a quality
+report, only the figures copied onto the listing, which stay empty here, as unmeasured).
 
 Then it serves the app with gunicorn (2 sync workers, as production runs it, DEBUG off) on a
 free loopback port and drives it from 2 client threads (http.client, reconnecting when the
@@ -55,7 +57,7 @@ WARMUP_SECONDS = 3.0
 WORKERS = 2
 CLIENTS = 2
 # Bump when the generated rows change, so a stored database of the old kind is rebuilt.
-GENERATOR = 2
+GENERATOR = 3
 MARKER = "wellspring bench search"
 TRIVIAL_PATH = "/.well-known/jwks.json"
 COMMON_SHARE = (0.10, 0.25)
@@ -581,7 +583,7 @@ def generate(count: int) -> None:
     from licensing.models import LicenseOption
     from licensing.services import clean_terms
     from marketplace.models import Listing
-    from marketplace.services import refresh_search_documents
+    from marketplace.services import refresh_search_fields
     from provenance.models import Dataset, DatasetVersion, IngestProgress, ProvenanceDeclaration
 
     rng = np.random.default_rng(5)
@@ -759,8 +761,8 @@ def generate(count: int) -> None:
                 f"wrote {offset + size:,} of {count:,} listings ({time.monotonic() - started:.0f}s)"
             )
         filling = time.monotonic()
-        refresh_search_documents()
-        _log(f"filled the search documents in {time.monotonic() - filling:.1f}s")
+        refresh_search_fields()
+        _log(f"filled the search fields in {time.monotonic() - filling:.1f}s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     _log(f"generated {count:,} listings in {time.monotonic() - started:.0f}s")

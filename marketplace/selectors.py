@@ -82,16 +82,15 @@ def _active_options() -> QuerySet[LicenseOption]:
 
 
 def public_listings() -> QuerySet[Listing]:
-    """Published listings with what a catalog card shows, in a constant number of queries."""
-    cheapest = _active_options().filter(dataset=OuterRef("dataset_id"))
+    """Published listings with what a catalog card shows, in a constant number of queries.
+
+    The price a listing is offered from is its own column, copied from its cheapest active
+    option (services.refresh_search_fields).
+    """
     return (
         Listing.objects.filter(status=Listing.Status.PUBLISHED)
         .select_related("dataset__organization", "version")
         .defer("search_document")
-        .annotate(
-            price_from_minor=Subquery(cheapest.values("price_minor")[:1]),
-            price_from_currency=Subquery(cheapest.values("currency")[:1]),
-        )
         .prefetch_related(
             Prefetch(
                 "dataset__license_options", queryset=_active_options(), to_attr="active_options"

@@ -3,7 +3,7 @@
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from licensing.models import LicenseOption
+from licensing.services import update_license_option
 from marketplace import selectors
 
 LISTINGS = "/api/v1/listings/"
@@ -67,10 +67,17 @@ def test_facets_count_matches_with_every_other_filter_applied(api_client, make_l
     assert language == {"en": 2, "cy": 1}
 
 
-def test_exclusive_facet_and_filter(api_client, make_listing):
+def test_exclusive_facet_and_filter(api_client, make_listing, cast):
     plain = make_listing("Plain")
     exclusive = make_listing("Exclusive one")
-    LicenseOption.objects.filter(dataset=exclusive.dataset).update(is_exclusive=True)
+    option = exclusive.dataset.license_options.get()
+    update_license_option(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        option=option,
+        name=option.name,
+        terms={**option.terms_dict(), "is_exclusive": True},
+    )
     assert _titles(api_client, exclusive="true") == ["Exclusive one"]
     facets = api_client.get(LISTINGS, {"facets": "true"}).json()["facets"]
     assert facets["exclusive"] == [{"value": "1", "label": "Exclusive license offered", "count": 1}]

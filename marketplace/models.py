@@ -59,6 +59,14 @@ class Listing(models.Model):
         ordering = ["-published_at", "id"]
         indexes = [
             models.Index(fields=["status", "-published_at"], name="marketplace_listing_status_pub"),
+            # The other sorts of the catalog without a query (see selectors.SORTS). PostgreSQL
+            # has more, made by migrations: GIN on the document (0003), on languages and
+            # permitted uses, and a covering index of what the facets count (0012).
+            models.Index(
+                fields=["status", "price_from_minor", "id"], name="marketplace_listing_price"
+            ),
+            models.Index(fields=["status", "-total_bytes", "id"], name="marketplace_listing_size"),
+            models.Index(fields=["status", "title", "id"], name="marketplace_listing_title"),
             # The newest refresh names the state of the whole catalog (see catalog_facets).
             models.Index(fields=["search_refreshed_at"], name="marketplace_listing_refreshed"),
         ]

@@ -1,7 +1,7 @@
 """The listing's copied search fields stay in step with what they copy, whichever writer changes
 it: publishing, dataset edits, license options added, changed, withdrawn or taken off the market
 by an exclusive sale or agreement, quality reports, a new version, the admin; the migration
-fills the listings that existed before."""
+fills the listings that existed before; the counts of the whole catalog follow every change."""
 
 import importlib
 import threading
@@ -12,6 +12,7 @@ from django.apps import apps as django_apps
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
 
 from licensing import services as licensing
 from licensing.models import LicenseOption
@@ -312,6 +313,29 @@ def test_refreshing_every_listing_repairs_a_copy_written_around_the_services(mak
     assert marketplace.refresh_search_fields() == 2
     assert assert_in_step(listings[0])["price_from_minor"] == 7
     assert assert_in_step(listings[1])["modality"] == "video"
+
+
+def test_the_catalog_counts_follow_each_change_at_once(make_listing, cast):
+    everything = selectors.CatalogFilters()
+
+    def modalities():
+        facets = selectors.catalog_facets(filters=everything)
+        return {item["value"]: item["count"] for item in facets["modality"]}
+
+    make_listing("Harbour tales", modality="text")
+    assert modalities() == {"text": 1}
+    with CaptureQueriesContext(connection) as kept:
+        assert modalities() == {"text": 1}
+    assert len(kept) == 1  # the time of the newest refresh; the counts came from the cache
+    second = make_listing("Harbour voices", modality="audio")
+    assert modalities() == {"text": 1, "audio": 1}
+    marketplace.suspend_listing(actor=cast.reviewer, dataset=second.dataset, reason="A claim.")
+    assert modalities() == {"text": 1}
+    provenance.update_dataset(
+        actor=cast.creator, dataset=second.dataset, changes={"modality": "video"}
+    )
+    marketplace.reinstate_listing(actor=cast.reviewer, dataset=second.dataset, reason="Cleared.")
+    assert modalities() == {"text": 1, "video": 1}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,10 +1,12 @@
 """Catalog search: ranking, facets with counts, sorting, on SQLite and PostgreSQL alike."""
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from licensing.services import update_license_option
 from marketplace import selectors
+from tests.helpers import require
 
 LISTINGS = "/api/v1/listings/"
 
@@ -125,3 +127,11 @@ def test_catalog_page_shows_facets_that_narrow(client, make_listing):
     narrowed = client.get("/catalog/", {"modality": "audio"}).content.decode()
     assert "Birdsong" in narrowed and "Harbour stories" not in narrowed
     assert selectors.SORTS["relevance"][0] == "-relevance"
+
+
+@pytest.mark.postgres
+def test_postgres_connections_run_without_jit_compilation(db, on_postgres):
+    require(on_postgres, "JIT is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

@@ -354,7 +354,7 @@ def test_the_migration_fills_the_listings_that_existed_before_it(make_listing, c
     )
     expected = [from_sources(listing) for listing in listings]
     executor = MigrationExecutor(connection)
-    executor.migrate([("marketplace", "0010_add_listing_search_refreshed_at")])
+    executor.migrate([("marketplace", "0011_add_listing_search_refreshed_at")])
     # As the columns stood before the fill: their defaults.
     blank = {name: Listing._meta.get_field(name).get_default() for name in COPIED}
     Listing.objects.update(**blank)
@@ -376,7 +376,7 @@ def test_the_fill_migration_and_the_service_agree(make_listing, cast):
     )
     expected = stored(listing)
     Listing.objects.update(title="", modality="", languages=[], permitted_uses=[])
-    migration = importlib.import_module("marketplace.migrations.0011_fill_listing_search_fields")
+    migration = importlib.import_module("marketplace.migrations.0012_fill_listing_search_fields")
     migration.fill(django_apps, SimpleNamespace(connection=connection))
     assert stored(listing) == expected
 

@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """When a listing's search fields were last copied; the newest names the catalog's state."""
 
     dependencies = [
-        ("marketplace", "0009_add_listing_quality_fields"),
+        ("marketplace", "0010_add_listing_quality_fields"),
     ]
 
     operations = [

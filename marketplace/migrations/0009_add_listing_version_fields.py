@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """The shown version's declared authorship, size and records on the listing."""
 
     dependencies = [
-        ("marketplace", "0007_add_listing_option_fields"),
+        ("marketplace", "0008_add_listing_option_fields"),
     ]
 
     operations = [

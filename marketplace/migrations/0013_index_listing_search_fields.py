@@ -38,7 +38,7 @@ def drop_postgres_indexes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketplace", "0011_fill_listing_search_fields"),
+        ("marketplace", "0012_fill_listing_search_fields"),
     ]
 
     operations = [

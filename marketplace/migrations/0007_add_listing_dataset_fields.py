@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """The dataset's title, modality and languages on its listing, for catalog searches."""
 
     dependencies = [
-        ("marketplace", "0005_add_refunds_payouts"),
+        ("marketplace", "0006_add_report_jobs"),
     ]
 
     operations = [

@@ -61,7 +61,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketplace", "0010_add_listing_search_refreshed_at"),
+        ("marketplace", "0011_add_listing_search_refreshed_at"),
         ("licensing", "0008_add_license_expiry_notified_at"),
         ("provenance", "0008_index_quality_bands_by_key_and_version"),
     ]

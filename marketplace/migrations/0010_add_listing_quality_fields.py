@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """The measured figures the catalog's quality filters test, on the listing."""
 
     dependencies = [
-        ("marketplace", "0008_add_listing_version_fields"),
+        ("marketplace", "0009_add_listing_version_fields"),
     ]
 
     operations = [

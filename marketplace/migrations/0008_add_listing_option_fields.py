@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """What the active license options offer (uses, cheapest price, exclusivity) on the listing."""
 
     dependencies = [
-        ("marketplace", "0006_add_listing_dataset_fields"),
+        ("marketplace", "0007_add_listing_dataset_fields"),
     ]
 
     operations = [

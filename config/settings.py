@@ -128,6 +128,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-wellspring.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No JIT compilation on PostgreSQL: it costs more than it saves on the web's short queries.
+    # Measured on the catalog's facet counts over 100,000 listings with the JIT thresholds
+    # lowered until it engaged, compiling added 0.15-1 s to queries that take 0.15-0.2 s
+    # without it. Their cost estimates grow with the catalog (28,000 at 100,000 listings,
+    # against jit_above_cost's 100,000); see the README's catalog-search benchmark. A long
+    # report that gains from JIT can `SET LOCAL jit = on` in its own transaction.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+        _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, broker, Celery --------------------------------------------------------------

@@ -33,7 +33,7 @@ from licensing.models import (
 )
 from licensing.money import SUPPORTED_CURRENCIES
 from licensing.selectors import exclusive_agreement_on
-from licensing.signals import negotiation_hold_check
+from licensing.signals import license_options_changed, negotiation_hold_check
 from provenance import storage
 from provenance.models import DataFile, Dataset, DatasetVersion, canonical_json
 from provenance.services import record_event
@@ -219,6 +219,9 @@ def set_license_option_active(
         ).exists():
             raise NotFound("No such license option.")
         if updated.update(is_active=is_active):
+            license_options_changed.send(
+                sender=LicenseOption, dataset_ids=[option.dataset_id], now=now
+            )
             record_event(
                 action="license_option.restored" if is_active else "license_option.withdrawn",
                 subject_type="dataset",
@@ -970,6 +973,8 @@ def take_off_market(
         LicenseOption.objects.filter(dataset=dataset, is_active=True).values_list("pk", flat=True)
     )
     LicenseOption.objects.filter(pk__in=options).update(is_active=False)
+    if options:
+        license_options_changed.send(sender=LicenseOption, dataset_ids=[dataset.pk], now=now)
     return offers, options
 
 

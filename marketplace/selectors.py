@@ -2,11 +2,12 @@
 
 import operator
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Case,
@@ -15,9 +16,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
-    IntegerField,
     Max,
-    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -35,13 +34,14 @@ from provenance import selectors as provenance_selectors
 from provenance.models import Dataset, DatasetVersion, ProvenanceDeclaration
 from provenance.quality.measure import bps
 
+# Every sort reads the listing's own columns (copied by services.refresh_search_fields).
 SORTS = {
     "relevance": ("-relevance", "-published_at", "id"),
     "newest": ("-published_at", "id"),
     "price": ("price_from_minor", "id"),
     "-price": ("-price_from_minor", "id"),
-    "size": ("-version__total_bytes", "id"),
-    "title": ("dataset__title", "id"),
+    "size": ("-total_bytes", "id"),
+    "title": ("title", "id"),
 }
 
 MiB = 1024 * 1024
@@ -57,6 +57,9 @@ PRICE_BUCKETS = {
     "10k-plus": ("10,000 and more", 1_000_000, None),
 }
 AUTHORSHIP = ProvenanceDeclaration.Authorship
+# How long the facet counts of the whole catalog (no query, no filter) are kept; see
+# `catalog_facets`.
+ALL_FACETS_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -81,17 +84,22 @@ def _active_options() -> QuerySet[LicenseOption]:
     return LicenseOption.objects.filter(is_active=True).order_by("price_minor", "id")
 
 
+def _with_page_rows(listings: QuerySet[Listing]) -> QuerySet[Listing]:
+    """What a catalog card shows beside the listing's own row, fetched for the listings
+    returned only, one query each: the dataset with its creator, the version, the options."""
+    return listings.prefetch_related(
+        Prefetch("dataset", queryset=Dataset.objects.select_related("organization")),
+        "version",
+        Prefetch("dataset__license_options", queryset=_active_options(), to_attr="active_options"),
+    )
+
+
 def public_listings() -> QuerySet[Listing]:
     """Published listings with what a catalog card shows, in a constant number of queries."""
-    cheapest = _active_options().filter(dataset=OuterRef("dataset_id"))
     return (
         Listing.objects.filter(status=Listing.Status.PUBLISHED)
         .select_related("dataset__organization", "version")
         .defer("search_document")
-        .annotate(
-            price_from_minor=Subquery(cheapest.values("price_minor")[:1]),
-            price_from_currency=Subquery(cheapest.values("currency")[:1]),
-        )
         .prefetch_related(
             Prefetch(
                 "dataset__license_options", queryset=_active_options(), to_attr="active_options"
@@ -104,13 +112,14 @@ def _on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _search(listings: QuerySet[Listing], q: str) -> QuerySet[Listing]:
-    """Full-text search: ranked tsvector matches on PostgreSQL, a weighted LIKE elsewhere."""
+def _search_query(q: str) -> SearchQuery:
+    return SearchQuery(q, search_type="websearch", config="english")
+
+
+def _matching(listings: QuerySet[Listing], q: str) -> QuerySet[Listing]:
+    """Full-text matches: the stored tsvector (GIN) on PostgreSQL, LIKE on the dataset elsewhere."""
     if _on_postgres():
-        query = SearchQuery(q, search_type="websearch", config="english")
-        return listings.filter(search_document=query).annotate(
-            relevance=SearchRank(F("search_document"), query)
-        )
+        return listings.filter(search_document=_search_query(q))
     for term in q.split():
         listings = listings.filter(
             Q(dataset__title__icontains=term)
@@ -118,6 +127,13 @@ def _search(listings: QuerySet[Listing], q: str) -> QuerySet[Listing]:
             | Q(dataset__description__icontains=term)
             | Q(dataset__tags__icontains=term)
         )
+    return listings
+
+
+def _relevance(q: str):
+    """How well a matching listing answers `q`: ts_rank on PostgreSQL, weighted LIKE elsewhere."""
+    if _on_postgres():
+        return SearchRank(F("search_document"), _search_query(q))
     weights = (("title", 8), ("tags", 4), ("summary", 2), ("description", 1))
     score = Value(0)
     for term in q.split():
@@ -126,7 +142,7 @@ def _search(listings: QuerySet[Listing], q: str) -> QuerySet[Listing]:
                 When(**{f"dataset__{field}__icontains": term}, then=Value(weight)),
                 default=Value(0),
             )
-    return listings.annotate(relevance=ExpressionWrapper(score, output_field=FloatField()))
+    return ExpressionWrapper(score, output_field=FloatField())
 
 
 def _bucket(field: str, buckets: dict, key: str) -> Q:
@@ -141,240 +157,166 @@ def _bucket(field: str, buckets: dict, key: str) -> Q:
 FACETS = frozenset({"modality", "language", "use", "price", "authorship", "size", "exclusive"})
 
 
-def _permits(use: str) -> Q:
-    """License options whose permitted uses include `use`.
-
-    PostgreSQL tests the jsonb array itself (twice as fast as matching its text, which counts
-    once per matching listing in the use facet); other databases match the quoted value.
-    """
+def _has_element(field: str, value: str) -> Q:
+    """A JSON list field holding `value`: containment on PostgreSQL (jsonb, answered by its GIN
+    index), the quoted value in the list's text elsewhere."""
     if _on_postgres():
-        return Q(permitted_uses__contains=[use])
-    return Q(permitted_uses__icontains=f'"{use}"')
+        return Q(**{f"{field}__contains": [value]})
+    return Q(**{f"{field}__icontains": f'"{value}"'})
 
 
 def _in_language(code: str) -> Q:
-    return Q(dataset__languages__icontains=f'"{code.lower()}"')
+    return _has_element("languages", code.lower())
+
+
+def _facet_values() -> dict[str, dict[str, Q]]:
+    """Every value of the facets with a fixed set of values, as the test a listing passes to
+    count under it (languages are counted from the listings' own lists)."""
+    return {
+        "modality": {value: Q(modality=value) for value in Dataset.Modality.values},
+        "use": {use: _has_element("permitted_uses", use) for use in Use.values},
+        "price": {key: _bucket("price_from_minor", PRICE_BUCKETS, key) for key in PRICE_BUCKETS},
+        "authorship": {value: Q(authorship=value) for value in AUTHORSHIP.values},
+        "size": {key: _bucket("total_bytes", SIZE_BUCKETS, key) for key in SIZE_BUCKETS},
+        "exclusive": {"1": Q(has_exclusive_option=True)},
+    }
+
+
+def _chosen_facets(filters: CatalogFilters) -> dict[str, Q]:
+    """The facet filters in use, each as the test a listing must pass. Values that are no
+    facet value (the API refuses them; the form may pass an empty choice) filter nothing."""
+    values = _facet_values()
+    chosen = {
+        "modality": filters.modality,
+        "use": filters.use,
+        "price": filters.price,
+        "authorship": filters.authorship,
+        "size": filters.size,
+        "exclusive": "1" if filters.exclusive else "",
+    }
+    tests = {name: values[name][value] for name, value in chosen.items() if value in values[name]}
+    if filters.language:
+        tests["language"] = _in_language(filters.language)
+    return tests
 
 
 def _filtered(filters: CatalogFilters, *, skip: frozenset[str] = frozenset()) -> QuerySet[Listing]:
-    """The published listings matching `filters`, leaving out the facet filters named in `skip`."""
-    listings = public_listings()
+    """The published listings matching `filters`, leaving out the facet filters named in `skip`.
+
+    Every test but the SQLite full-text fallback reads the listing's own columns. On
+    PostgreSQL the covering index `marketplace_listing_facets` (migration 0012) holds each of
+    them, so that counting without a query reads that index alone: keep it in step.
+    """
+    listings = Listing.objects.filter(status=Listing.Status.PUBLISHED).defer("search_document")
     if filters.q:
-        listings = _search(listings, filters.q)
-    if filters.modality in Dataset.Modality.values and "modality" not in skip:
-        listings = listings.filter(dataset__modality=filters.modality)
-    if filters.language and "language" not in skip:
-        listings = listings.filter(_in_language(filters.language))
-    if filters.use in Use.values and "use" not in skip:
-        listings = listings.filter(
-            Exists(
-                LicenseOption.objects.filter(
-                    _permits(filters.use), dataset=OuterRef("dataset_id"), is_active=True
-                )
-            )
-        )
+        listings = _matching(listings, filters.q)
+    for name, test in _chosen_facets(filters).items():
+        if name not in skip:
+            listings = listings.filter(test)
     if filters.price_max_minor is not None:
         listings = listings.filter(price_from_minor__lte=filters.price_max_minor)
-    if filters.price in PRICE_BUCKETS and "price" not in skip:
-        listings = listings.filter(_bucket("price_from_minor", PRICE_BUCKETS, filters.price))
-    if filters.authorship in AUTHORSHIP.values and "authorship" not in skip:
-        listings = listings.filter(version__declaration__authorship=filters.authorship)
-    if filters.size in SIZE_BUCKETS and "size" not in skip:
-        listings = listings.filter(_bucket("version__total_bytes", SIZE_BUCKETS, filters.size))
-    if filters.exclusive and "exclusive" not in skip:
-        listings = listings.filter(_exclusive_available())
-    # Quality filters (the measured card) keep only listings whose version was measured.
+    # Quality filters (the measured card) keep only listings whose version was measured: the
+    # copied figures are null until its report is done.
     if filters.no_synthetic:
-        listings = listings.filter(
-            version__quality_report__state="done",
-            version__quality_report__has_synthetic_signals=False,
-        )
+        listings = listings.filter(has_measured_synthetic_signals=False)
     if filters.few_duplicates:
-        listings = listings.filter(
-            version__quality_report__state="done",
-            version__quality_report__near_duplicate_bps__lt=100,
-        )
+        listings = listings.filter(measured_near_duplicate_bps__lt=100)
     if filters.excluded_versions:
         listings = listings.exclude(version_id__in=filters.excluded_versions)
     return listings
 
 
-def _exclusive_available() -> Exists:
-    return Exists(
-        LicenseOption.objects.filter(
-            dataset=OuterRef("dataset_id"), is_active=True, is_exclusive=True
-        )
-    )
-
-
 def listings_for_catalog(*, filters: CatalogFilters) -> QuerySet[Listing]:
     """The public catalog, searched, filtered and sorted. Everybody sees the same catalog.
 
-    Ranked and sorted on the listing rows alone; the dataset, its creator and the version of a
-    page's listings are fetched afterwards for that page only (one query each). Joined into the
-    ranking query, PostgreSQL would carry every match's joined row through the sort before
-    keeping a page of them: ten times slower for a term in a sixth of 100,000 listings.
+    Searched, filtered, ranked and sorted on the listing rows alone (on PostgreSQL); the
+    dataset, its creator, the version and the active options of the listings returned are
+    fetched afterwards, one query each, whatever the page size. Ranked only when sorted by
+    relevance, so counting the matches ranks nothing.
     """
     listings = _filtered(filters)
     sort = filters.sort or ("relevance" if filters.q else "newest")
     if sort == "relevance" and not filters.q:
         sort = "newest"
-    return (
-        listings.select_related(None)
-        .prefetch_related("dataset__organization", "version")
-        .order_by(*SORTS.get(sort, SORTS["newest"]))
-    )
-
-
-# What `_options_summary` packs into one integer per listing: a bit per permitted use, a bit for
-# an exclusive option, and, counted in units above those bits, the cheapest price bucket.
-_USE_BITS = {use: 1 << index for index, use in enumerate(Use.values)}
-_EXCLUSIVE_BIT = 1 << len(_USE_BITS)
-_PRICE_UNIT = _EXCLUSIVE_BIT << 1
-_PRICE_KEYS = list(PRICE_BUCKETS)
-
-
-def _options_summary() -> Subquery:
-    """Per listing, its active license options in one integer (see `_USE_BITS`), or null.
-
-    One correlated subquery instead of one per fact: on PostgreSQL each costs an index probe
-    into the options for every matching listing, which is what facets of a common term spend.
-    The cheapest option's price bucket is the lowest of the options' buckets.
-    """
-    uses = [
-        Max(Case(When(_permits(use), then=Value(bit)), default=Value(0)))
-        for use, bit in _USE_BITS.items()
-    ]
-    exclusive = Max(Case(When(is_exclusive=True, then=Value(_EXCLUSIVE_BIT)), default=Value(0)))
-    price = Min(
-        Case(
-            *[
-                When(_bucket("price_minor", PRICE_BUCKETS, key), then=Value(index))
-                for index, key in enumerate(_PRICE_KEYS)
-            ]
-        )
-    )
-    summary = reduce(operator.add, uses) + exclusive + price * Value(_PRICE_UNIT)
-    options = (
-        LicenseOption.objects.filter(dataset=OuterRef("dataset_id"), is_active=True)
-        .order_by()
-        .values("dataset")
-        .annotate(summary=summary)
-        .values("summary")
-    )
-    return Subquery(options, output_field=IntegerField())
-
-
-def _unpack_options(summary: int | None) -> tuple[str | None, frozenset[str], bool]:
-    """An options summary as (cheapest price bucket, permitted uses, exclusive offered)."""
-    if summary is None:
-        return None, frozenset(), False
-    uses = frozenset(use for use, bit in _USE_BITS.items() if summary & bit)
-    return _PRICE_KEYS[summary // _PRICE_UNIT], uses, bool(summary & _EXCLUSIVE_BIT)
-
-
-def _chosen_facets(filters: CatalogFilters) -> dict:
-    """The facet filters in use, each as a test of a group's facts: `_filtered`'s rules."""
-    tests = {}
-    if filters.modality in Dataset.Modality.values:
-        tests["modality"] = lambda facts: facts["modality"] == filters.modality
-    if filters.language:
-        tests["language"] = lambda facts: facts["language"]
-    if filters.use in Use.values:
-        tests["use"] = lambda facts: filters.use in facts["use"]
-    if filters.price in PRICE_BUCKETS:
-        tests["price"] = lambda facts: facts["price"] == filters.price
-    if filters.authorship in AUTHORSHIP.values:
-        tests["authorship"] = lambda facts: facts["authorship"] == filters.authorship
-    if filters.size in SIZE_BUCKETS:
-        tests["size"] = lambda facts: facts["size"] == filters.size
-    if filters.exclusive:
-        tests["exclusive"] = lambda facts: facts["exclusive"]
-    return tests
+    if sort == "relevance":
+        listings = listings.annotate(relevance=_relevance(filters.q))
+    return _with_page_rows(listings).order_by(*SORTS.get(sort, SORTS["newest"]))
 
 
 def catalog_facets(*, filters: CatalogFilters) -> dict[str, list[dict]]:
     """Counts per facet value over the matching listings.
 
     Each facet counts with every filter but its own applied, so choosing a value still shows
-    how many listings the other values of that facet would give. Two queries whatever the
-    filters. The first groups the listings matching the search and the filters that are not
-    facets by modality, authorship, size bucket and a summary of their license options (a few
-    thousand groups at most); each facet sums the groups that pass every other facet's
-    filter. The second counts the languages, with every filter but the language applied.
-    (Grouping by languages in the first would make nearly every listing a group of its own.)
-    """
-    sizes = Case(
-        *[
-            When(_bucket("version__total_bytes", SIZE_BUCKETS, key), then=Value(key))
-            for key in SIZE_BUCKETS
-        ],
-        default=Value(""),
-    )
-    columns = [
-        F("dataset__modality"),
-        F("version__declaration__authorship"),
-        sizes,
-        _options_summary(),
-    ]
-    if filters.language:
-        columns.append(Case(When(_in_language(filters.language), then=1), default=0))
-    rows = _filtered(filters, skip=FACETS).order_by().values_list(*columns).annotate(n=Count("pk"))
-    tests = _chosen_facets(filters)
-    counts = {name: Counter() for name in ("modality", "authorship", "size", "price", "use")}
-    exclusive = 0
-    for modality, authorship, size, summary, *in_language, n in rows:
-        price, permitted, is_exclusive = _unpack_options(summary)
-        facts = {
-            "modality": modality,
-            "authorship": authorship,
-            "size": size,
-            "price": price,
-            "use": permitted,
-            "exclusive": is_exclusive,
-            "language": bool(in_language and in_language[0]),
-        }
-        failed = {name for name, test in tests.items() if not test(facts)}
-        if len(failed) > 1:
-            continue  # left out by two facets' filters, so by all the others of any one facet
-        for name in ("modality", "authorship", "size", "price"):
-            if not failed - {name}:
-                counts[name][facts[name]] += n
-        if not failed - {"use"}:
-            for use in permitted:
-                counts["use"][use] += n
-        if is_exclusive and not failed - {"exclusive"}:
-            exclusive += n
-    languages: Counter = Counter()
-    for codes, n in (
-        _filtered(filters, skip=frozenset({"language"}))
-        .order_by()
-        .values_list("dataset__languages")
-        .annotate(n=Count("pk"))
-    ):
-        for code in set(codes or []):
-            languages[code] += n
+    how many listings the other values of that facet would give. One query on the listing rows
+    alone, whatever the filters: the listings matching the search and the filters that are not
+    facets, grouped by their list of languages (a few hundred lists), with a conditional count
+    per facet value that applies the other facets' filters, and one for the languages that
+    applies all but the language filter.
 
-    def choices(values, facet: Counter) -> list[dict]:
+    The counts of the whole catalog (no query, no filter: the catalog's first page) are
+    cached for ALL_FACETS_CACHE_SECONDS under the time of the newest refresh of any listing,
+    which every change of what the facets count moves on: a change shows at once, unless two
+    changes commit out of the order of their refreshes (then it shows within that time).
+    """
+    if replace(filters, sort="") != CatalogFilters():
+        return _counted_facets(filters)
+    newest = Listing.objects.aggregate(newest=Max("search_refreshed_at"))["newest"]
+    key = f"marketplace:catalog-facets:{newest.isoformat() if newest else 'none'}"
+    facets = cache.get(key)
+    if facets is None:
+        facets = _counted_facets(filters)
+        cache.set(key, facets, ALL_FACETS_CACHE_SECONDS)
+    return facets
+
+
+def _all_of(tests) -> Q:
+    return reduce(operator.and_, tests, Q())
+
+
+def _counted_facets(filters: CatalogFilters) -> dict[str, list[dict]]:
+    chosen = _chosen_facets(filters)
+
+    def others(facet: str) -> Q:
+        return _all_of(test for name, test in chosen.items() if name != facet)
+
+    columns = {}
+    for facet, values in _facet_values().items():
+        for index, (value, test) in enumerate(values.items()):
+            columns[f"{facet}_{index}"] = (facet, value, Count("pk", filter=test & others(facet)))
+    language_test = others("language")
+    by_languages = Count("pk", filter=language_test) if language_test else Count("pk")
+    rows = (
+        _filtered(filters, skip=FACETS)
+        .order_by()
+        .values("languages")
+        .annotate(in_languages=by_languages, **{name: c[2] for name, c in columns.items()})
+    )
+    counts = {facet: Counter() for facet in (*_facet_values(), "language")}
+    for row in rows:
+        for name, (facet, value, _) in columns.items():
+            counts[facet][value] += row[name]
+        for code in set(row["languages"] or []):
+            counts["language"][code] += row["in_languages"]
+
+    def choices(values, facet: str) -> list[dict]:
         return [
-            {"value": value, "label": label, "count": facet[value]}
+            {"value": value, "label": label, "count": counts[facet][value]}
             for value, label in values
-            if facet[value]
+            if counts[facet][value]
         ]
 
     return {
-        "modality": choices(Dataset.Modality.choices, counts["modality"]),
+        "modality": choices(Dataset.Modality.choices, "modality"),
         "language": [
             {"value": code, "label": code, "count": n}
-            for code, n in sorted(languages.items(), key=lambda item: (-item[1], item[0]))
+            for code, n in sorted(counts["language"].items(), key=lambda item: (-item[1], item[0]))
+            if n
         ],
-        "use": choices(Use.choices, counts["use"]),
-        "price": choices([(k, v[0]) for k, v in PRICE_BUCKETS.items()], counts["price"]),
-        "authorship": choices(AUTHORSHIP.choices, counts["authorship"]),
-        "size": choices([(k, v[0]) for k, v in SIZE_BUCKETS.items()], counts["size"]),
-        "exclusive": [{"value": "1", "label": "Exclusive license offered", "count": exclusive}]
-        if exclusive
-        else [],
+        "use": choices(Use.choices, "use"),
+        "price": choices([(k, v[0]) for k, v in PRICE_BUCKETS.items()], "price"),
+        "authorship": choices(AUTHORSHIP.choices, "authorship"),
+        "size": choices([(k, v[0]) for k, v in SIZE_BUCKETS.items()], "size"),
+        "exclusive": choices([("1", "Exclusive license offered")], "exclusive"),
     }
 
 

@@ -6,8 +6,11 @@ from functools import partial
 
 import stripe
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, JSONField, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -31,32 +34,106 @@ from marketplace.payments import (
     StripeGateway,
     get_gateway,
 )
-from provenance.models import Dataset, DatasetVersion
+from provenance.models import Dataset, DatasetVersion, ProvenanceDeclaration, QualityReport
 from provenance.services import record_event
 
-_SEARCH_DOCUMENT_SQL = """
-UPDATE marketplace_listing AS l SET search_document =
-    setweight(to_tsvector('english', coalesce(d.title, '')), 'A')
-    || setweight(to_tsvector('english', coalesce(
-        (SELECT string_agg(t, ' ') FROM jsonb_array_elements_text(d.tags::jsonb) AS t), '')), 'B')
-    || setweight(to_tsvector('english', coalesce(d.summary, '')), 'C')
-    || setweight(to_tsvector('english', coalesce(d.description, '')), 'D')
-FROM provenance_dataset AS d WHERE d.id = l.dataset_id
-"""
+# The full-text document of a listing (PostgreSQL): title (A), tags (B), summary (C),
+# description (D) of its dataset.
+_SEARCH_DOCUMENT_SQL = """(
+    SELECT setweight(to_tsvector('english', coalesce(d.title, '')), 'A')
+        || setweight(to_tsvector('english', coalesce(
+            (SELECT string_agg(t, ' ') FROM jsonb_array_elements_text(d.tags::jsonb) AS t), '')),
+            'B')
+        || setweight(to_tsvector('english', coalesce(d.summary, '')), 'C')
+        || setweight(to_tsvector('english', coalesce(d.description, '')), 'D')
+    FROM provenance_dataset AS d WHERE d.id = marketplace_listing.dataset_id)"""
+
+# The distinct uses of the listing's active options, sorted, as a JSON list: one subquery per
+# listing, in each database's own JSON functions (the ORM has no portable way to unnest).
+_PERMITTED_USES_SQL = {
+    "postgresql": """(
+        SELECT coalesce(jsonb_agg(DISTINCT u.value ORDER BY u.value), '[]'::jsonb)
+        FROM licensing_licenseoption AS o, jsonb_array_elements_text(o.permitted_uses) AS u
+        WHERE o.dataset_id = marketplace_listing.dataset_id AND o.is_active)""",
+    "sqlite": """(
+        SELECT json_group_array(value) FROM (
+            SELECT DISTINCT u.value FROM licensing_licenseoption AS o, json_each(o.permitted_uses) AS u
+            WHERE o.dataset_id = marketplace_listing.dataset_id AND o.is_active
+            ORDER BY u.value))""",
+}
+# Listings refreshed per statement: a bound on the size of one UPDATE and its id list.
+REFRESH_BATCH = 5000
 
 
-def refresh_search_documents(*, listing_ids: list[str] | None = None) -> None:
-    """Rebuild the stored full-text documents (PostgreSQL; SQLite searches without them).
+def _search_field_values() -> dict:
+    """Each copied field of a listing as an expression over the rows it is copied from."""
+    dataset = Dataset.objects.filter(pk=OuterRef("dataset_id"))
+    version = DatasetVersion.objects.filter(pk=OuterRef("version_id"))
+    declaration = ProvenanceDeclaration.objects.filter(version_id=OuterRef("version_id"))
+    # A report being measured again counts as unmeasured until it is done, as on its card.
+    report = QualityReport.objects.filter(
+        version_id=OuterRef("version_id"), state=QualityReport.State.DONE
+    )
+    active = LicenseOption.objects.filter(dataset_id=OuterRef("dataset_id"), is_active=True)
+    cheapest = active.order_by("price_minor", "id")
+    uses = _PERMITTED_USES_SQL[connection.vendor]
+    values = {
+        "title": Subquery(dataset.values("title")[:1]),
+        "modality": Subquery(dataset.values("modality")[:1]),
+        "languages": Subquery(dataset.values("languages")[:1]),
+        "permitted_uses": RawSQL(uses, [], JSONField()),  # noqa: S611 - constant SQL, no input
+        "price_from_minor": Subquery(cheapest.values("price_minor")[:1]),
+        "price_from_currency": Coalesce(Subquery(cheapest.values("currency")[:1]), Value("")),
+        "has_exclusive_option": Exists(active.filter(is_exclusive=True)),
+        "authorship": Coalesce(Subquery(declaration.values("authorship")[:1]), Value("")),
+        "total_bytes": Subquery(version.values("total_bytes")[:1]),
+        "total_records": Subquery(version.values("total_records")[:1]),
+        "measured_near_duplicate_bps": Subquery(report.values("near_duplicate_bps")[:1]),
+        "has_measured_synthetic_signals": Subquery(report.values("has_synthetic_signals")[:1]),
+        "search_refreshed_at": Value(timezone.now()),
+    }
+    if connection.vendor == "postgresql":  # SQLite searches the dataset's text with LIKE
+        document = RawSQL(_SEARCH_DOCUMENT_SQL, [], SearchVectorField())  # noqa: S611 - constant
+        values["search_document"] = document
+    return values
 
-    Weights: title A, tags B, summary C, description D. All listings when `listing_ids` is None.
+
+def _lock_listings(listings) -> list[str]:
+    """Lock the listings about to be refreshed, in primary-key order; returns their ids."""
+    return list(listings.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
+def refresh_search_fields(
+    *,
+    listing_ids: list[str] | None = None,
+    dataset_ids: list[str] | None = None,
+    version_ids: list[str] | None = None,
+) -> int:
+    """Copy onto listings what the catalog searches, filters, sorts and counts.
+
+    Refreshes the listings named by id, of the datasets, or showing the versions given; every
+    listing when none is given. Called (through marketplace.handlers) whenever a listing, its
+    dataset, the dataset's license options or the shown version's quality report change, inside
+    the transaction of that change. The listings are locked first, so the refresh of a
+    concurrent change waits for this transaction to commit and then reads what it wrote (a
+    statement that started before the commit would not see it). On PostgreSQL it rebuilds the
+    full-text documents too. One UPDATE per REFRESH_BATCH listings. Returns how many listings
+    were refreshed.
     """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        if listing_ids is None:
-            cursor.execute(_SEARCH_DOCUMENT_SQL)
-        elif listing_ids:
-            cursor.execute(_SEARCH_DOCUMENT_SQL + " AND l.id = ANY(%s)", [list(listing_ids)])
+    listings = Listing.objects.all()
+    if listing_ids is not None or dataset_ids is not None or version_ids is not None:
+        listings = listings.filter(
+            Q(pk__in=listing_ids or [])
+            | Q(dataset_id__in=dataset_ids or [])
+            | Q(version_id__in=version_ids or [])
+        )
+    with transaction.atomic():
+        ids = _lock_listings(listings)
+        values = _search_field_values()
+        for start in range(0, len(ids), REFRESH_BATCH):
+            batch = ids[start : start + REFRESH_BATCH]
+            Listing.objects.filter(pk__in=batch).update(**values)
+    return len(ids)
 
 
 def publish_listing(
@@ -81,7 +158,7 @@ def publish_listing(
             listing.status = Listing.Status.PUBLISHED
             listing.updated_at = now
             listing.save(update_fields=["version", "status", "updated_at"])
-        refresh_search_documents(listing_ids=[listing.pk])
+        # Saving the listing refreshed its search fields (marketplace.handlers).
         record_event(
             action="listing.published",
             subject_type="listing",

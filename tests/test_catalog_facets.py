@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 from django.core.files.base import ContentFile
 
-from licensing.models import LicenseOption, Use
-from licensing.services import add_license_option
+from licensing.models import Use
+from licensing.services import add_license_option, set_license_option_active, update_license_option
 from marketplace import selectors
 from provenance import services as provenance
 from provenance.models import Dataset
@@ -83,7 +83,9 @@ def catalog(cast, make_listing):
         name="Old retrieval terms",
         terms={"permitted_uses": ["retrieval"], "price_minor": 100, "currency": "USD"},
     )
-    LicenseOption.objects.filter(pk=withdrawn.pk).update(is_active=False)
+    set_license_option_active(
+        actor=cast.creator, organization=cast.creator_org, option=withdrawn, is_active=False
+    )
     make_listing(
         "Harbour ledgers",
         modality="tabular",
@@ -113,7 +115,14 @@ def catalog(cast, make_listing):
         uses=["training", "evaluation"],
         price_minor=50_000,
     )
-    LicenseOption.objects.filter(dataset=charts.dataset).update(is_exclusive=True)
+    for option in charts.dataset.license_options.all():
+        update_license_option(
+            actor=cast.creator,
+            organization=cast.creator_org,
+            option=option,
+            name=option.name,
+            terms={**option.terms_dict(), "is_exclusive": True},
+        )
     hybrid_listing(cast, "Harbour paraphrases")
     make_listing("Inland songs", modality="audio", languages=["en"], uses=["training"])
 

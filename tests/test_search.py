@@ -1,10 +1,12 @@
 """Catalog search: ranking, facets with counts, sorting, on SQLite and PostgreSQL alike."""
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from licensing.models import LicenseOption
+from licensing.services import update_license_option
 from marketplace import selectors
+from tests.helpers import require
 
 LISTINGS = "/api/v1/listings/"
 
@@ -67,10 +69,17 @@ def test_facets_count_matches_with_every_other_filter_applied(api_client, make_l
     assert language == {"en": 2, "cy": 1}
 
 
-def test_exclusive_facet_and_filter(api_client, make_listing):
+def test_exclusive_facet_and_filter(api_client, make_listing, cast):
     plain = make_listing("Plain")
     exclusive = make_listing("Exclusive one")
-    LicenseOption.objects.filter(dataset=exclusive.dataset).update(is_exclusive=True)
+    option = exclusive.dataset.license_options.get()
+    update_license_option(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        option=option,
+        name=option.name,
+        terms={**option.terms_dict(), "is_exclusive": True},
+    )
     assert _titles(api_client, exclusive="true") == ["Exclusive one"]
     facets = api_client.get(LISTINGS, {"facets": "true"}).json()["facets"]
     assert facets["exclusive"] == [{"value": "1", "label": "Exclusive license offered", "count": 1}]
@@ -118,3 +127,11 @@ def test_catalog_page_shows_facets_that_narrow(client, make_listing):
     narrowed = client.get("/catalog/", {"modality": "audio"}).content.decode()
     assert "Birdsong" in narrowed and "Harbour stories" not in narrowed
     assert selectors.SORTS["relevance"][0] == "-relevance"
+
+
+@pytest.mark.postgres
+def test_postgres_connections_run_without_jit_compilation(db, on_postgres):
+    require(on_postgres, "JIT is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

@@ -61,6 +61,17 @@ def _keep_db_blocker(request, django_db_blocker):
     request.config.stash[DB_BLOCKER] = django_db_blocker
 
 
+FLUSHES = pytest.StashKey()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    result = yield
+    # Only a test whose fixtures were all set up has a database that its teardown flushes.
+    item.stash[FLUSHES] = _is_transactional(item)
+    return result
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     # A transactional test ends by flushing every table, the rows data migrations wrote
@@ -70,7 +81,8 @@ def pytest_runtest_teardown(item, nextitem):
     # cannot be relied on.
     result = yield
     blocker = item.config.stash.get(DB_BLOCKER, None)
-    if blocker is not None and _is_transactional(item):
+    # After the last test the session's fixtures are gone, the test database with them.
+    if nextitem is not None and blocker is not None and item.stash.get(FLUSHES, False):
         migration = importlib.import_module("licensing.migrations.0002_add_standard_templates")
         with blocker.unblock():
             migration.add_templates(django_apps, None)

@@ -310,7 +310,21 @@ def other_orgs_objects(cast, make_listing):
         currency="USD",
         status=Payout.Status.FAILED,
     )
+    from django.utils import timezone
+
+    from marketplace.models import ReportJob
+    from marketplace.reports import request_report_job
+    from marketplace.royalties import previous_month
+
+    job = request_report_job(
+        actor=cast.outsider,
+        organization=cast.outsider_org,
+        kind=ReportJob.Kind.DATASET_USAGE,
+        first_month=previous_month(timezone.now()),
+        dataset_id=dataset.pk,
+    )
     return {
+        "job_id": job.pk,
         "statement_id": statement.pk,
         "payout_id": payout.pk,
         "offer_id": offer.pk,

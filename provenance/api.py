@@ -41,6 +41,7 @@ from provenance.models import (
     UploadedArchive,
     UploadSession,
 )
+from provenance.paths import normalize_member_path
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 ERRORS = {400: PROBLEM, 404: PROBLEM, 409: PROBLEM}
@@ -340,6 +341,39 @@ class LanguageCodeField(serializers.RegexField):
         )
 
 
+# A member path as provenance.paths.normalize_member_path accepts it, as one pattern: relative
+# (no leading separator, no drive letter), no `..` part, no control characters, at least one
+# part that names something; `/` and `\` both separate parts.
+_NAME = r"[^\u0000-\u001f/\\]"
+_PART = rf"(?:[^.\u0000-\u001f/\\]{_NAME}*|\.[^.\u0000-\u001f/\\]{_NAME}*|\.\.{_NAME}+)"
+_FIRST = (
+    rf"(?:[^.\u0000-\u001f/\\](?:[^:\u0000-\u001f/\\]{_NAME}*)?"
+    rf"|\.[^.:\u0000-\u001f/\\]{_NAME}*|\.\.{_NAME}+)"
+)
+MEMBER_PATH_PATTERN = (
+    rf"^(?:{_FIRST}(?:[/\\](?:{_PART}|\.)?)*"
+    rf"|\.(?:[/\\]\.?)*[/\\]{_PART}(?:[/\\](?:{_PART}|\.)?)*)$"
+)
+
+
+def _check_member_path(value: str) -> None:
+    try:
+        normalize_member_path(value)
+    except InvalidInput as error:
+        raise serializers.ValidationError(error.message) from error
+
+
+@extend_schema_field({"type": "string", "maxLength": 1024, "pattern": MEMBER_PATH_PATTERN})
+class MemberPathField(serializers.CharField):
+    """A file's path inside a version, at most 1024 characters: checked by ingest's own rule,
+    which MEMBER_PATH_PATTERN states for the schema (tests/test_api_inputs.py holds them
+    equal), so the answer names what is wrong with the path."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=1024, trim_whitespace=False, **kwargs)
+        self.validators.append(_check_member_path)
+
+
 @extend_schema_field({"type": "string", "pattern": "^([0-9a-fA-F]{64})?$", "default": ""})
 class Sha256Field(serializers.RegexField):
     """A SHA-256 as 64 hexadecimal digits (any case), or empty for none."""
@@ -397,7 +431,7 @@ class VersionUpdateInputSerializer(InputSerializer):
 
 class FileInputSerializer(InputSerializer):
     file = serializers.FileField()
-    path = serializers.CharField(
+    path = MemberPathField(
         required=False, allow_blank=True, help_text="Path in the version; the file's name if empty."
     )
     sha256 = Sha256Field()
@@ -409,8 +443,12 @@ class FileInputSerializer(InputSerializer):
 
 
 class UploadInputSerializer(InputSerializer):
-    path = serializers.CharField(max_length=1024)
-    size = serializers.IntegerField(min_value=0, help_text="The whole file's size in bytes.")
+    path = MemberPathField()
+    size = serializers.IntegerField(
+        min_value=0,
+        max_value=settings.UPLOAD_MAX_FILE_BYTES,
+        help_text="The whole file's size in bytes (at most UPLOAD_MAX_FILE_BYTES).",
+    )
     sha256 = Sha256Field(help_text="Checked by ingest when given.")
     expand_archive = serializers.BooleanField(required=False, default=False)
 
@@ -767,6 +805,11 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         methods=["PATCH"],
         operation_id="versions_declaration_partial_update",
         summary="Change the provenance declaration",
+        description="The fields sent replace the stored ones, and the rules apply to the "
+        "result (400 naming the field): an http(s) `source_url`, a collection period that does "
+        "not lie in the future, notes when the opt-out status is `honoured`, and `parents` that "
+        "are approved versions other than this one. 409 once the version is in review or "
+        "frozen.",
         request=DeclarationInputSerializer,
         responses={200: DeclarationSerializer, **ERRORS},
     )

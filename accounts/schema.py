@@ -6,6 +6,7 @@ drf-spectacular's AutoSchema imports DRF's views.
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import get_doc
+from rest_framework import serializers
 
 from accounts.rest import InputSerializer, is_plain_text, trimmed_text_pattern
 
@@ -30,6 +31,13 @@ class AutoSchema(SpectacularAutoSchema):
             and not {"pattern", "format", "enum"} & set(schema)
         ):
             schema["pattern"] = _text_pattern(field)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.FileField)
+            and not field.allow_empty_file
+            and schema.get("format") == "binary"
+        ):
+            schema["minLength"] = 1  # DRF refuses an empty file
         return schema
 
     def _insert_field_validators(self, field, schema):

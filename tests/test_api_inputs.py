@@ -455,3 +455,21 @@ def test_the_path_pattern_matches_exactly_the_paths_ingest_accepts(path):
 def test_an_upload_larger_than_a_file_may_be_is_refused_as_documented(creator_api, schema):
     size = schema["components"]["schemas"]["UploadInputRequest"]["properties"]["size"]
     assert size["maximum"] == django_settings.UPLOAD_MAX_FILE_BYTES
+
+
+def test_files_are_documented_as_not_empty_and_refused_when_empty(
+    creator_api, make_listing, schema
+):
+    components = schema["components"]["schemas"]
+    assert components["EvidenceInputRequest"]["properties"]["file"]["minLength"] == 1
+    assert components["FileInputRequest"]["properties"]["file"]["minLength"] == 1
+    draft = creator_api.post(
+        "/api/v1/datasets/", {"title": "Logs", "modality": "text"}, format="json"
+    )
+    version = draft.json()["versions"][0]["id"]
+    refused = creator_api.post(
+        f"/api/v1/versions/{version}/files/",
+        {"file": SimpleUploadedFile("empty.txt", b"")},
+        format="multipart",
+    )
+    assert "file" in problem(refused, 400)["errors"]

@@ -71,3 +71,14 @@ def test_valid_idempotency_keys_are_made_unique_and_invalid_ones_kept():
     assert first != second and first.startswith("0.") and len(first) <= 255
     assert blank.headers["Idempotency-Key"] == "   "
     assert too_long.headers["Idempotency-Key"] == "k" * 300
+
+
+def test_the_passes_together_cover_every_operation(schema):
+    uncovered = [
+        path for path in schema["paths"] if not any(run.selected(path, name) for name in run.PASSES)
+    ]
+    assert uncovered == []
+    assert run.selected("/api/v1/versions/{id}/files/", "creator")
+    assert not run.selected("/api/v1/versions/{id}/files/", "buyer")
+    assert run.selected("/api/v1/versions/{id}/quality/", "buyer")
+    assert run.selected("/api/v1/licenses/{id}/", "buyer")

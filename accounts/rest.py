@@ -112,7 +112,7 @@ def is_plain_text(field) -> bool:
     )
 
 
-def _control_character_error(field, value) -> list | None:
+def _text_error(field, value) -> list | None:
     """Control characters, and a length past `max_length` before trimming (the schema's
     `maxLength` counts what was sent; DRF would count the trimmed text)."""
     if not (isinstance(value, str) and is_plain_text(field)):
@@ -160,7 +160,7 @@ def _json_type_errors(field, value) -> list | dict | None:
     if isinstance(field, serializers.CharField | serializers.ChoiceField):
         if not isinstance(value, str):
             return ["Must be a string."]
-        return _control_character_error(field, value)
+        return _text_error(field, value)
     if isinstance(field, serializers.DateField | serializers.DateTimeField):
         return None if isinstance(value, str) else ["Must be a string."]
     return None
@@ -187,7 +187,7 @@ def _text_field_errors(serializer, data) -> dict:
         if isinstance(field, serializers.BooleanField):
             if str(value).lower() not in ("true", "false"):
                 errors[name] = ["Must be true or false."]
-        elif error := _control_character_error(field, value):
+        elif error := _text_error(field, value):
             errors[name] = error
     return errors
 

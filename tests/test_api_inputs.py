@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,14 @@ from provenance.models import Dataset, RightsClaim
 from provenance.paths import normalize_member_path
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_claim_counts():
+    # Claims are counted per address in the cache, which outlives a test on Redis.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

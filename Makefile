@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run worker migrate seed test e2e check lint format bench clean
+.PHONY: setup run worker migrate seed test e2e schemathesis check lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: setup
 
 e2e: setup
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Schemathesis over the whole API against a live server on a throwaway database (CI runs it;
+# SCHEMATHESIS_ARGS="--max-examples 50" digs deeper).
+schemathesis: setup
+	$(BIN)/python tools/run_schemathesis.py $(SCHEMATHESIS_ARGS)
 
 check: setup
 	$(BIN)/ruff check .

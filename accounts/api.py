@@ -11,9 +11,15 @@ import operator
 from dataclasses import dataclass
 from functools import reduce
 
+from django.core.validators import RegexValidator
 from django.db.models import Q
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -25,7 +31,13 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from accounts import selectors, webhooks
 from accounts.idempotency import idempotent
 from accounts.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from accounts.rest import HasOrganization, HasScope, request_organization
+from accounts.rest import (
+    HasOrganization,
+    HasScope,
+    InputSerializer,
+    StrictPageSizeMixin,
+    request_organization,
+)
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 READ_ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 429: PROBLEM}
@@ -34,7 +46,7 @@ WRITE_ERRORS = {400: PROBLEM, **READ_ERRORS}
 EVENT_TYPES = [value for value in Event.Type.values if value != Event.Type.PING]
 
 
-class CountedCursorPagination(CursorPagination):
+class CountedCursorPagination(StrictPageSizeMixin, CursorPagination):
     """Cursor pages that stay stable while rows are added, with the total like every list.
 
     A keyset cursor: it carries the values of every `ordering` field of the row it stops at (the
@@ -220,20 +232,59 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
         return self.context["secret"]
 
 
-class WebhookEndpointInputSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=500)
+# The webhook URLs the API accepts, as one pattern the schema can state: an RFC 3986 URI with
+# the scheme http or https, an optional user and password, a host name of up to six labels (up
+# to 40 characters each, so the name stays within DNS's 253), an IPv4 address or localhost, a
+# port, then path, query and fragment. Every URL it matches passes Django's URLValidator too,
+# which the endpoint model applies.
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,38}[a-zA-Z0-9])?"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_ESCAPE = r"%[0-9A-Fa-f]{2}"
+_USER = rf"(?:[a-zA-Z0-9._~!$&'()*+,;=-]|{_ESCAPE})"
+_PCHAR = rf"(?:[a-zA-Z0-9._~!$&'()*+,;=:@-]|{_ESCAPE})"
+WEBHOOK_URL_PATTERN = (
+    r"^[hH][tT][tT][pP][sS]?://"
+    rf"(?:{_USER}+(?::{_USER}*)?@)?"
+    rf"(?:(?:{_LABEL}\.){{1,5}}[a-zA-Z]{{2,40}}|{_OCTET}(?:\.{_OCTET}){{3}}"
+    r"|[lL][oO][cC][aA][lL][hH][oO][sS][tT])"
+    r"(?::[0-9]{1,5})?"
+    rf"(?:/(?:{_PCHAR}|/)*)?(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?$"
+)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 500,
+        "pattern": WEBHOOK_URL_PATTERN,
+        "example": "https://hooks.example.com/wellspring",
+    }
+)
+class WebhookUrlField(serializers.URLField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=500, trim_whitespace=False, **kwargs)
+        self.validators.append(
+            RegexValidator(
+                WEBHOOK_URL_PATTERN,
+                message="An http or https URL with a host name, an IPv4 address or localhost.",
+            )
+        )
+
+
+class WebhookEndpointInputSerializer(InputSerializer):
+    url = WebhookUrlField()
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=["*", *EVENT_TYPES]),
-        allow_empty=False,
+        min_length=1,
         help_text='Event types to receive, or `["*"]` for all.',
     )
 
 
-class WebhookEndpointUpdateSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=500, required=False)
+class WebhookEndpointUpdateSerializer(InputSerializer):
+    url = WebhookUrlField(required=False)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=["*", *EVENT_TYPES]),
-        allow_empty=False,
+        min_length=1,
         required=False,
     )
     enabled = serializers.BooleanField(required=False, help_text="Enabling clears `failing`.")

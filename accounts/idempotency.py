@@ -22,7 +22,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http.request import RawPostDataException
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -38,13 +37,15 @@ MAX_KEY_LENGTH = 255
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name=HEADER,
-    type=OpenApiTypes.STR,
+    # Surrounding spaces are ignored, so a key needs one character that is not a space.
+    type={"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"\S"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
         "A unique value (a UUID) per intended operation. Sent again with the same body within "
         "24 hours, the first response is replayed with `Idempotent-Replayed: true`; with a "
-        "different body the request is refused with 422."
+        "different body the request is refused with 422; while the first is still being processed, "
+        "with 409."
     ),
 )
 

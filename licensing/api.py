@@ -19,12 +19,18 @@ from accounts.api import CountedCursorPagination
 from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.idempotency import idempotent
 from accounts.models import ApiKey
-from accounts.rest import HasOrganization, HasScope, request_organization
+from accounts.rest import (
+    HasOrganization,
+    HasScope,
+    InputSerializer,
+    document_rules,
+    request_organization,
+)
 from licensing import delivery as delivering
 from licensing import manifests, selectors, services, summaries, usage
 from licensing.models import Agreement, License, Offer, PriceModel, Proposal, UsageReport, Use
 from licensing.money import SUPPORTED_CURRENCIES
-from licensing.services import verify_certificate
+from licensing.services import MAX_CAP, MAX_PRICE_MINOR, MAX_TERM_DAYS, verify_certificate
 from provenance.models import Dataset, DatasetVersion
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
@@ -65,7 +71,7 @@ class LicenseSerializer(serializers.ModelSerializer):
         return certificate.pk if certificate else None
 
 
-class EnvelopeSerializer(serializers.Serializer):
+class EnvelopeSerializer(InputSerializer):
     payload = serializers.DictField()
     kid = serializers.CharField()
     signature = serializers.CharField(help_text="base64url Ed25519 signature, unpadded.")
@@ -86,7 +92,8 @@ class FilesSerializer(serializers.Serializer):
     files = FileSerializer(many=True)
 
 
-class VerifyInputSerializer(serializers.Serializer):
+@document_rules(anyOf=[{"required": ["certificate"]}, {"required": ["license_id"]}])
+class VerifyInputSerializer(InputSerializer):
     certificate = EnvelopeSerializer(required=False)
     license_id = serializers.CharField(required=False, max_length=40)
 
@@ -104,7 +111,7 @@ class VerifyResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class UsageReportInputSerializer(serializers.Serializer):
+class UsageReportInputSerializer(InputSerializer):
     """Shape only; the period and the terms are checked by `licensing.usage.file_usage_report`."""
 
     period_start_on = serializers.DateField(help_text="First day of the period (YYYY-MM-DD).")
@@ -421,28 +428,43 @@ class CertificateVerifyView(APIView):
 ERRORS = {400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM}
 
 
-class ProposedTermsSerializer(serializers.Serializer):
+class ProposedTermsSerializer(InputSerializer):
     """Structured license terms; money in minor units of `currency`."""
 
-    permitted_uses = serializers.ListField(child=serializers.ChoiceField(choices=Use.choices))
+    permitted_uses = serializers.ListField(
+        child=serializers.ChoiceField(choices=Use.choices), min_length=1
+    )
     commercial_use = serializers.BooleanField(required=False, default=False)
     term_days = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="Null for perpetual."
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_TERM_DAYS,
+        help_text="Null for perpetual.",
     )
     territories = serializers.ListField(
-        child=serializers.CharField(max_length=20),
+        child=serializers.RegexField(
+            r"^([A-Za-z]{2}|[Ww][Oo][Rr][Ll][Dd][Ww][Ii][Dd][Ee])$", trim_whitespace=False
+        ),
         required=False,
         default=list,
         help_text='ISO 3166-1 alpha-2 codes, or ["worldwide"] (the default).',
     )
     is_exclusive = serializers.BooleanField(required=False, default=False)
     attribution_required = serializers.BooleanField(required=False, default=False)
-    model_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
-    seat_cap = serializers.IntegerField(required=False, allow_null=True, default=None)
+    model_cap = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_CAP
+    )
+    seat_cap = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_CAP
+    )
     price_model = serializers.ChoiceField(
         choices=PriceModel.choices, required=False, default=PriceModel.FLAT
     )
-    price_minor = serializers.IntegerField(help_text="Whole minor units (cents).")
+    price_minor = serializers.IntegerField(
+        min_value=0, max_value=MAX_PRICE_MINOR, help_text="Whole minor units (cents)."
+    )
     currency = serializers.ChoiceField(choices=SUPPORTED_CURRENCIES)
 
 
@@ -548,18 +570,18 @@ class OfferSerializer(serializers.ModelSerializer):
         return AgreementSerializer(agreement).data if agreement else None
 
 
-class OfferCreateSerializer(serializers.Serializer):
+class OfferCreateSerializer(InputSerializer):
     dataset = serializers.SlugField(help_text="The listing's slug.")
     terms = ProposedTermsSerializer()
     message = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
 
 
-class CounterSerializer(serializers.Serializer):
+class CounterSerializer(InputSerializer):
     terms = ProposedTermsSerializer()
     message = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(InputSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 

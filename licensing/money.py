@@ -1,5 +1,7 @@
 """Money is an integer in minor units with an ISO 4217 currency beside it. Never floats."""
 
+import re
+
 # Digits after the decimal point, per currency.
 CURRENCY_EXPONENTS = {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "JPY": 0}
 SUPPORTED_CURRENCIES = tuple(CURRENCY_EXPONENTS)
@@ -39,6 +41,31 @@ def parse_major(text: str, currency: str) -> int:
     if len(fraction) > places:
         raise ValueError(f"{currency} amounts have at most {places} decimal places.")
     return int(whole or "0") * 10**places + int(fraction.ljust(places, "0") or "0")
+
+
+# An amount typed for a filter: digits (commas or underscores may group them), an optional
+# fraction. The catalog's `price_max` documents this pattern.
+FILTER_AMOUNT_PATTERN = r"^([0-9][0-9,_]*(\.[0-9]*)?|\.[0-9]+)$"
+# The most a filter amount can usefully be: every stored price (a bigint) is below it.
+_FILTER_CEILING_MINOR = 2**63 - 1
+
+
+def filter_amount_minor(text: str, currency: str) -> int:
+    """An "at most" bound in major units (`FILTER_AMOUNT_PATTERN`) as whole minor units.
+
+    Digits past the currency's places are dropped, which keeps exactly the same prices (they are
+    whole minor units), and the bound is capped at the largest storable price. Raises
+    ValueError for text that does not match the pattern.
+    """
+    if not re.fullmatch(FILTER_AMOUNT_PATTERN, text):
+        raise ValueError(f"{text!r} is not an amount.")
+    whole, _, fraction = text.replace(",", "").replace("_", "").partition(".")
+    whole = whole.lstrip("0")
+    if len(whole) > len(str(_FILTER_CEILING_MINOR)):
+        return _FILTER_CEILING_MINOR
+    places = exponent(currency)
+    amount = int(whole or "0") * 10**places + int(fraction[:places].ljust(places, "0") or "0")
+    return min(amount, _FILTER_CEILING_MINOR)
 
 
 def split_fee(amount_minor: int, fee_bps: int) -> tuple[int, int]:

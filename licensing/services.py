@@ -42,6 +42,11 @@ from provenance.signing import sign_payload, verify_envelope
 logger = logging.getLogger(__name__)
 
 _ISO_COUNTRY_LENGTH = 2
+# Upper bounds of the structured terms: a term ends before dates run out (a century), and caps
+# and prices stay far inside the database's integer columns.
+MAX_TERM_DAYS = 36_525
+MAX_CAP = 10**6
+MAX_PRICE_MINOR = 10**15
 
 
 def clean_terms(terms: dict) -> dict:
@@ -69,16 +74,16 @@ def clean_terms(terms: dict) -> dict:
     cleaned["territories"] = (
         ["worldwide"] if "worldwide" in territories or not territories else sorted(set(territories))
     )
-    for name in ("term_days", "model_cap", "seat_cap"):
+    for name, most in (("term_days", MAX_TERM_DAYS), ("model_cap", MAX_CAP), ("seat_cap", MAX_CAP)):
         value = cleaned.get(name)
         if value in ("", None):
             cleaned[name] = None
-        elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            errors[name] = ["Must be a positive whole number, or empty for none."]
+        elif not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= most:
+            errors[name] = [f"Must be a whole number from 1 to {most}, or empty for none."]
     price = cleaned.get("price_minor")
-    if not isinstance(price, int) or isinstance(price, bool) or price < 0:
+    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE_MINOR:
         errors["price_minor"] = [
-            "The price must be a whole number of minor units (cents), zero or more."
+            f"The price must be a whole number of minor units (cents), from 0 to {MAX_PRICE_MINOR}."
         ]
     if cleaned.get("currency") not in SUPPORTED_CURRENCIES:
         errors["currency"] = [f"Choose one of {', '.join(SUPPORTED_CURRENCIES)}."]

@@ -17,9 +17,21 @@ from rest_framework.response import Response
 
 from accounts.errors import Busy, Conflict, InvalidInput, NotFound
 from accounts.idempotency import idempotent
-from accounts.rest import HasOrganization, HasScope, PagePagination, request_organization
+from accounts.rest import (
+    HasOrganization,
+    HasScope,
+    InputSerializer,
+    PagePagination,
+    document_rules,
+    request_organization,
+)
 from licensing.models import Agreement, LicenseOption, Use
-from licensing.money import SUPPORTED_CURRENCIES, parse_major
+from licensing.money import (
+    FILTER_AMOUNT_PATTERN,
+    SUPPORTED_CURRENCIES,
+    filter_amount_minor,
+    parse_major,
+)
 from licensing.odrl import odrl_for_option
 from marketplace import selectors, services
 from marketplace.forms import TEST_CARDS
@@ -268,29 +280,57 @@ QUALITY_SUMMARY_FIELDS = [
 ]
 
 
-class CatalogQuerySerializer(serializers.Serializer):
+class CatalogQuerySerializer(InputSerializer):
+    """The catalog's filters. An empty value (`modality=`) means no filter, as a search form
+    sends it; the schema says so by allowing the empty string."""
+
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    modality = serializers.ChoiceField(required=False, choices=Dataset.Modality.choices)
-    language = serializers.RegexField(r"^[a-zA-Z]{2,3}$", required=False)
-    use = serializers.ChoiceField(required=False, choices=Use.choices)
-    price_max = serializers.CharField(
-        required=False, help_text="Highest 'price from', in major units, e.g. 500.00."
+    modality = serializers.ChoiceField(
+        required=False, allow_blank=True, choices=Dataset.Modality.choices
     )
-    currency = serializers.ChoiceField(required=False, choices=SUPPORTED_CURRENCIES, default="USD")
+    language = serializers.RegexField(
+        r"^[a-zA-Z]{2,3}$", required=False, allow_blank=True, trim_whitespace=False
+    )
+    use = serializers.ChoiceField(required=False, allow_blank=True, choices=Use.choices)
+    price_max = serializers.RegexField(
+        FILTER_AMOUNT_PATTERN,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Highest 'price from', in major units, e.g. 500.00 (digits past the "
+        "currency's minor unit are ignored).",
+    )
+    currency = serializers.ChoiceField(
+        required=False,
+        allow_blank=True,
+        choices=SUPPORTED_CURRENCIES,
+        default="USD",
+        help_text="Of `price_max`; USD when empty.",
+    )
     price = serializers.ChoiceField(
-        required=False, choices=list(selectors.PRICE_BUCKETS), help_text="A price facet bucket."
+        required=False,
+        allow_blank=True,
+        choices=list(selectors.PRICE_BUCKETS),
+        help_text="A price facet bucket.",
     )
     authorship = serializers.ChoiceField(
-        required=False, choices=selectors.AUTHORSHIP.choices, help_text="Human, hybrid, synthetic."
+        required=False,
+        allow_blank=True,
+        choices=selectors.AUTHORSHIP.choices,
+        help_text="Human, hybrid, synthetic.",
     )
     size = serializers.ChoiceField(
-        required=False, choices=list(selectors.SIZE_BUCKETS), help_text="A size facet bucket."
+        required=False,
+        allow_blank=True,
+        choices=list(selectors.SIZE_BUCKETS),
+        help_text="A size facet bucket.",
     )
     exclusive = serializers.BooleanField(
         required=False, default=False, help_text="Only listings offering an exclusive license."
     )
     sort = serializers.ChoiceField(
         required=False,
+        allow_blank=True,
         choices=list(selectors.SORTS),
         help_text="Default: relevance when `q` is given, else newest.",
     )
@@ -318,10 +358,11 @@ class CatalogQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         price_max = attrs.pop("price_max", None)
+        attrs["currency"] = attrs.get("currency") or "USD"
         attrs["price_max_minor"] = None
         if price_max:
             try:
-                attrs["price_max_minor"] = parse_major(price_max, attrs.get("currency", "USD"))
+                attrs["price_max_minor"] = filter_amount_minor(price_max, attrs["currency"])
             except ValueError as error:
                 raise serializers.ValidationError({"price_max": [str(error)]}) from error
         return attrs
@@ -551,7 +592,14 @@ class CreatedOrderSerializer(OrderSerializer):
         return self.context.get("card_payment")
 
 
-class OrderInputSerializer(serializers.Serializer):
+@document_rules(
+    # A license option or an accepted agreement, never both.
+    oneOf=[
+        {"required": ["option"], "not": {"required": ["agreement"]}},
+        {"required": ["agreement"], "not": {"required": ["option"]}},
+    ]
+)
+class OrderInputSerializer(InputSerializer):
     option = serializers.CharField(
         required=False, help_text="A license option id (`opt_...`) of a published listing."
     )

@@ -83,7 +83,7 @@ class VersionCroissantView(VersionDocumentView):
             "the license options and the Responsible AI fields of the provenance declaration. "
             "Same access rules as the manifest."
         ),
-        responses={200: OpenApiTypes.OBJECT, 404: PROBLEM},
+        responses={(200, "application/ld+json"): OpenApiTypes.OBJECT, 404: PROBLEM},
     )
     def get(self, request, version_id: str):
         version = self.get_version(request, version_id)

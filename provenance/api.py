@@ -19,13 +19,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from accounts.errors import InvalidInput
+from accounts.errors import InvalidInput, NotFound
 from accounts.idempotency import idempotent
-from accounts.rest import HasOrganization, HasScope, request_organization
+from accounts.rest import HasOrganization, HasScope, InputSerializer, request_organization
 from provenance import claims as claim_services
 from provenance import selectors, services, uploads
 from provenance.models import (
@@ -41,6 +41,7 @@ from provenance.models import (
     UploadedArchive,
     UploadSession,
 )
+from provenance.paths import normalize_member_path
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), `application/problem+json`.")
 ERRORS = {400: PROBLEM, 404: PROBLEM, 409: PROBLEM}
@@ -339,16 +340,75 @@ class DeclarationSerializer(serializers.ModelSerializer):
 # --- Input ------------------------------------------------------------------------------
 
 
-class DatasetInputSerializer(serializers.Serializer):
+class LanguageCodeField(serializers.RegexField):
+    """An ISO 639 code, optionally with a region or script (`en`, `cy`, `pt-br`), any case."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})?$",
+            max_length=12,
+            trim_whitespace=False,
+            **kwargs,
+        )
+
+
+# A member path as provenance.paths.normalize_member_path accepts it, as one pattern: relative
+# (no leading separator, no drive letter), no `..` part, no control characters, at least one
+# part that names something; `/` and `\` both separate parts.
+_NAME = r"[^\u0000-\u001f/\\]"
+_PART = rf"(?:[^.\u0000-\u001f/\\]{_NAME}*|\.[^.\u0000-\u001f/\\]{_NAME}*|\.\.{_NAME}+)"
+_FIRST = (
+    rf"(?:[^.\u0000-\u001f/\\](?:[^:\u0000-\u001f/\\]{_NAME}*)?"
+    rf"|\.[^.:\u0000-\u001f/\\]{_NAME}*|\.\.{_NAME}+)"
+)
+MEMBER_PATH_PATTERN = (
+    rf"^(?:{_FIRST}(?:[/\\](?:{_PART}|\.)?)*"
+    rf"|\.(?:[/\\]\.?)*[/\\]{_PART}(?:[/\\](?:{_PART}|\.)?)*)$"
+)
+
+
+def _check_member_path(value: str) -> None:
+    try:
+        normalize_member_path(value)
+    except InvalidInput as error:
+        raise serializers.ValidationError(error.message) from error
+
+
+@extend_schema_field({"type": "string", "maxLength": 1024, "pattern": MEMBER_PATH_PATTERN})
+class MemberPathField(serializers.CharField):
+    """A file's path inside a version, at most 1024 characters: checked by ingest's own rule,
+    which MEMBER_PATH_PATTERN states for the schema (tests/test_api_inputs.py holds them
+    equal), so the answer names what is wrong with the path."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=1024, trim_whitespace=False, **kwargs)
+        self.validators.append(_check_member_path)
+
+
+@extend_schema_field({"type": "string", "pattern": "^([0-9a-fA-F]{64})?$", "default": ""})
+class Sha256Field(serializers.RegexField):
+    """A SHA-256 as 64 hexadecimal digits (any case), or empty for none."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", "")
+        super().__init__(
+            r"^[0-9a-fA-F]{64}$",
+            allow_blank=True,
+            trim_whitespace=False,
+            error_messages={"invalid": "A SHA-256 is 64 hexadecimal digits."},
+            **kwargs,
+        )
+
+
+class DatasetInputSerializer(InputSerializer):
     title = serializers.CharField(max_length=200)
     modality = serializers.ChoiceField(choices=Dataset.Modality.choices)
     summary = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     description = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="Markdown."
     )
-    languages = serializers.ListField(
-        child=serializers.CharField(max_length=12), required=False, default=list
-    )
+    languages = serializers.ListField(child=LanguageCodeField(), required=False, default=list)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=40), required=False, default=list, max_length=20
     )
@@ -359,13 +419,13 @@ class DatasetUpdateInputSerializer(DatasetInputSerializer):
     modality = serializers.ChoiceField(choices=Dataset.Modality.choices, required=False)
     summary = serializers.CharField(max_length=300, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
-    languages = serializers.ListField(child=serializers.CharField(max_length=12), required=False)
+    languages = serializers.ListField(child=LanguageCodeField(), required=False)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=40), required=False, max_length=20
     )
 
 
-class VersionInputSerializer(serializers.Serializer):
+class VersionInputSerializer(InputSerializer):
     based_on = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -374,16 +434,18 @@ class VersionInputSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class VersionUpdateInputSerializer(serializers.Serializer):
-    notes = serializers.CharField(allow_blank=True, help_text="What changed (Markdown).")
+class VersionUpdateInputSerializer(InputSerializer):
+    notes = serializers.CharField(
+        allow_blank=True, required=False, help_text="What changed (Markdown)."
+    )
 
 
-class FileInputSerializer(serializers.Serializer):
+class FileInputSerializer(InputSerializer):
     file = serializers.FileField()
-    path = serializers.CharField(
+    path = MemberPathField(
         required=False, allow_blank=True, help_text="Path in the version; the file's name if empty."
     )
-    sha256 = serializers.CharField(required=False, allow_blank=True, default="")
+    sha256 = Sha256Field()
     expand_archive = serializers.BooleanField(
         required=False,
         default=False,
@@ -391,16 +453,18 @@ class FileInputSerializer(serializers.Serializer):
     )
 
 
-class UploadInputSerializer(serializers.Serializer):
-    path = serializers.CharField(max_length=1024)
-    size = serializers.IntegerField(min_value=0, help_text="The whole file's size in bytes.")
-    sha256 = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Checked by ingest when given."
+class UploadInputSerializer(InputSerializer):
+    path = MemberPathField()
+    size = serializers.IntegerField(
+        min_value=0,
+        max_value=settings.UPLOAD_MAX_FILE_BYTES,
+        help_text="The whole file's size in bytes (at most UPLOAD_MAX_FILE_BYTES).",
     )
+    sha256 = Sha256Field(help_text="Checked by ingest when given.")
     expand_archive = serializers.BooleanField(required=False, default=False)
 
 
-class PartsInputSerializer(serializers.Serializer):
+class PartsInputSerializer(InputSerializer):
     part_numbers = serializers.ListField(
         child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000
     )
@@ -412,7 +476,7 @@ class PresignedPartSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="PUT the part's bytes here (Content-Type octet-stream).")
 
 
-class DeclarationInputSerializer(serializers.Serializer):
+class DeclarationInputSerializer(InputSerializer):
     source_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
     source_description = serializers.CharField(required=False, allow_blank=True)
     collection_method = serializers.CharField(required=False, allow_blank=True)
@@ -439,7 +503,7 @@ class DeclarationInputSerializer(serializers.Serializer):
     )
 
 
-class EvidenceInputSerializer(serializers.Serializer):
+class EvidenceInputSerializer(InputSerializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     file = serializers.FileField()
 
@@ -552,7 +616,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreatorVi
                 organization=self.organization, version_id=data["based_on"]
             )
             if based_on is None or based_on.dataset_id != dataset.pk:
-                raise InvalidInput(
+                raise NotFound(
                     "No such version in this dataset.",
                     errors={"based_on": ["No such version in this dataset."]},
                 )
@@ -573,7 +637,6 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
     """One version of the caller's datasets: files, uploads, ingest, declaration, submission."""
 
     serializer_class = VersionSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         return selectors.versions_of(organization=self.organization).select_related("based_on")
@@ -593,9 +656,10 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
     def partial_update(self, request, pk=None):
         version = self.get_object()
         data = _valid(VersionUpdateInputSerializer, request.data)
-        version = services.update_version_notes(
-            actor=request.user, version=version, notes=data["notes"]
-        )
+        if "notes" in data:  # a PATCH without fields changes nothing
+            version = services.update_version_notes(
+                actor=request.user, version=version, notes=data["notes"]
+            )
         return Response(VersionSerializer(version).data)
 
     @extend_schema(
@@ -616,7 +680,7 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         responses={201: DataFileSerializer, **ERRORS},
     )
     @idempotent
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser])
     def files(self, request, pk=None):
         version = self.get_object()
         if request.method == "GET":
@@ -752,6 +816,11 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         methods=["PATCH"],
         operation_id="versions_declaration_partial_update",
         summary="Change the provenance declaration",
+        description="The fields sent replace the stored ones, and the rules apply to the "
+        "result (400 naming the field): an http(s) `source_url`, a collection period that does "
+        "not lie in the future, notes when the opt-out status is `honoured`, and `parents` that "
+        "are approved versions other than this one. 409 once the version is in review or "
+        "frozen.",
         request=DeclarationInputSerializer,
         responses={200: DeclarationSerializer, **ERRORS},
     )
@@ -786,7 +855,12 @@ class VersionViewSet(mixins.RetrieveModelMixin, CreatorViewSet):
         responses={201: EvidenceSerializer, **ERRORS},
     )
     @idempotent
-    @action(detail=True, methods=["post"], url_path="declaration/evidence")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="declaration/evidence",
+        parser_classes=[MultiPartParser],
+    )
     def evidence(self, request, pk=None):
         version = self.get_object()
         data = _valid(EvidenceInputSerializer, request.data)
@@ -920,7 +994,7 @@ def _valid(serializer_class, data) -> dict:
 # --- Rights review and claims (staff desk, public claims) ---------------------------------
 
 
-class ClaimInputSerializer(serializers.Serializer):
+class ClaimInputSerializer(InputSerializer):
     dataset = serializers.SlugField(help_text="The listing's slug (its address in the catalog).")
     claimant_name = serializers.CharField(max_length=200)
     claimant_email = serializers.EmailField()
@@ -928,8 +1002,20 @@ class ClaimInputSerializer(serializers.Serializer):
         max_length=200, required=False, allow_blank=True, default=""
     )
     basis = serializers.ChoiceField(choices=RightsClaim.Basis.choices)
-    statement = serializers.CharField(max_length=10_000)
+    statement = serializers.CharField(
+        min_length=20,
+        max_length=10_000,
+        error_messages={
+            "min_length": "Say what you hold rights in and why (at least 20 characters)."
+        },
+    )
     evidence = serializers.FileField(required=False)
+
+
+class ClaimJsonInputSerializer(ClaimInputSerializer):
+    """A claim in JSON: the same fields without the evidence file, which needs multipart."""
+
+    evidence = None
 
 
 class ClaimReceiptSerializer(serializers.ModelSerializer):
@@ -968,11 +1054,11 @@ class ClaimSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReasonInputSerializer(serializers.Serializer):
+class ReasonInputSerializer(InputSerializer):
     reason = serializers.CharField(max_length=5000)
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class DecisionInputSerializer(InputSerializer):
     decision = serializers.ChoiceField(choices=Review.Decision.choices)
     reason = serializers.CharField(max_length=5000)
     checklist = serializers.DictField(
@@ -1013,6 +1099,8 @@ class StaffOnly(IsAuthenticated):
     def has_permission(self, request, view):
         if not super().has_permission(request, view):
             return False
+        if request.method not in view.allowed_methods:
+            return True  # the view answers 405, which says nothing about what exists here
         if not request.user.is_staff:
             raise Http404("Not found.")
         return True
@@ -1095,7 +1183,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """Rights claims: anyone may file one (throttled per address); staff triage them."""
 
     serializer_class = ClaimSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]
     lookup_value_regex = ID_PATTERN
     required_scopes = {"*": "*"}
 
@@ -1121,7 +1209,7 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         "`Idempotency-Key` is honoured for callers acting for an organization (API key or "
         "session); anonymous claims have no organization to keep the key under.",
         request={
-            "application/json": ClaimInputSerializer,
+            "application/json": ClaimJsonInputSerializer,
             "multipart/form-data": ClaimInputSerializer,
         },
         responses={201: ClaimReceiptSerializer, 400: PROBLEM, 404: PROBLEM, 429: PROBLEM},
@@ -1129,7 +1217,11 @@ class ClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @idempotent
     def create(self, request):
-        data = _valid(ClaimInputSerializer, request.data)
+        # A file travels only in multipart; in JSON, `evidence` is not a field at all.
+        is_multipart = request.content_type.startswith("multipart/form-data")
+        data = _valid(
+            ClaimInputSerializer if is_multipart else ClaimJsonInputSerializer, request.data
+        )
         dataset = selectors.listed_dataset(slug=data.pop("dataset"))
         if dataset is None:
             raise Http404("No listed dataset has this address.")

@@ -439,6 +439,11 @@ def quality_report_of(*, version: DatasetVersion) -> QualityReport | None:
     return QualityReport.objects.filter(version=version).first()
 
 
+# SQLite refuses a compound SELECT of more than 500 terms; one query covers this many licensed
+# versions, and more take another query.
+_OVERLAP_VERSIONS_PER_QUERY = 100
+
+
 def record_overlaps(
     *, against: list[str], versions: list[str] | None = None
 ) -> dict[str, dict[str, int]]:
@@ -448,46 +453,58 @@ def record_overlaps(
     when at least `NOVELTY_MIN_BANDS` of its LSH band keys are in that version's index, the
     rule the quality card uses. Returns `{version_id: {against_id: records}}`, only pairs with
     at least one record, never a version against itself. `versions` narrows the versions
-    checked (all approved versions when None). One query.
+    checked (all approved versions when None). One query per 100 `against` versions.
     """
     from provenance.quality.service import NOVELTY_MIN_BANDS
 
     against = sorted(set(against))
     if not against or versions == []:
         return {}
+    overlaps: dict[str, dict[str, int]] = {}
+    for start in range(0, len(against), _OVERLAP_VERSIONS_PER_QUERY):
+        chunk = against[start : start + _OVERLAP_VERSIONS_PER_QUERY]
+        sql, params = _record_overlaps_sql(
+            against=chunk, versions=versions, min_bands=NOVELTY_MIN_BANDS
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for version_id, against_id, records in cursor.fetchall():
+                overlaps.setdefault(version_id, {})[against_id] = records
+    return overlaps
+
+
+def _record_overlaps_sql(*, against: list[str], versions: list[str] | None, min_bands: int):
+    """One SELECT per licensed version, each testing the checked bands against that version's
+    keys as a set (`key IN (subquery)`). A join of band rows on `key` instead multiplies
+    records that share a key: tabular versions repeat one band key in thousands of records,
+    and such a join ran for minutes on a page view; a set is probed once per checked band."""
     band = QualityBand._meta.db_table
     version_table = DatasetVersion._meta.db_table
-    against_marks = ", ".join(["%s"] * len(against))
-    params: list = [*against, DatasetVersion.Status.APPROVED]
     narrowed = ""
     if versions is not None:
         narrowed = f"AND checked.version_id IN ({', '.join(['%s'] * len(versions))})"
-        params.extend(versions)
-    params.append(NOVELTY_MIN_BANDS)
     # Only our table names and %s placeholders are interpolated; every value is a parameter.
-    # `held` is each licensed version's distinct keys: a key repeated in thousands of its
-    # records (numeric tables) would otherwise multiply every matching row by as many.
+    branch = f"""
+        SELECT checked.version_id AS version_id, %s AS against_id, checked.record AS record
+        FROM {band} checked
+        JOIN {version_table} v ON v.id = checked.version_id
+        WHERE checked.key IN (SELECT held.key FROM {band} held WHERE held.version_id = %s)
+          AND checked.version_id <> %s
+          AND v.status = %s {narrowed}
+        GROUP BY checked.version_id, checked.record
+        HAVING COUNT(DISTINCT checked.key) >= %s
+    """  # noqa: S608
+    params: list = []
+    for against_id in against:
+        params.extend([against_id, against_id, against_id, DatasetVersion.Status.APPROVED])
+        params.extend(versions or [])
+        params.append(min_bands)
+    present = " UNION ALL ".join([branch] * len(against))
     sql = f"""
-        SELECT version_id, against_id, COUNT(*) FROM (
-            SELECT checked.version_id AS version_id, held.version_id AS against_id
-            FROM (
-                SELECT DISTINCT version_id, key FROM {band} WHERE version_id IN ({against_marks})
-            ) held
-            JOIN {band} checked ON checked.key = held.key
-            JOIN {version_table} v ON v.id = checked.version_id
-            WHERE checked.version_id <> held.version_id
-              AND v.status = %s {narrowed}
-            GROUP BY checked.version_id, held.version_id, checked.record
-            HAVING COUNT(DISTINCT checked.key) >= %s
-        ) present
+        SELECT version_id, against_id, COUNT(*) FROM ({present}) present
         GROUP BY version_id, against_id
     """  # noqa: S608
-    overlaps: dict[str, dict[str, int]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for version_id, against_id, records in cursor.fetchall():
-            overlaps.setdefault(version_id, {})[against_id] = records
-    return overlaps
+    return sql, params
 
 
 def indexed_records_of(*, version_id: str) -> int:

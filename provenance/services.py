@@ -18,7 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.errors import Conflict, InvalidInput, NotFound
+from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Organization, User
 from provenance import storage
 from provenance.ingest import ingest_version, start_ingest
@@ -139,12 +139,14 @@ def create_dataset(
 ) -> Dataset:
     """Create a dataset with its first, empty draft version. Creator organizations only.
 
-    Raises InvalidInput for an empty title, an unknown modality, a bad language code or a
-    buyer-only organization. Writes `dataset.created` to the ledger.
+    Raises InvalidInput for an empty title, an unknown modality or a bad language code, and
+    PermissionDenied for a buyer-only organization. Writes `dataset.created` to the ledger.
     """
     now = now or timezone.now()
     if not organization.is_creator:
-        raise InvalidInput("Only creator organizations can register datasets.")
+        raise PermissionDenied(
+            "Only creator organizations can register datasets.", code="not_a_creator"
+        )
     title = _clean_title(title)
     modality = _clean_modality(modality)
     summary = (summary or "").strip()

@@ -90,6 +90,51 @@ def test_buyer_licensing_one_copy_sees_the_overlap_on_the_other_and_the_filter_h
     assert "Seaside journals" not in catalog and "Harbour diaries" not in catalog
 
 
+def test_overlap_counts_each_record_once_when_records_repeat_the_same_band_keys(
+    cast, make_listing, monkeypatch
+):
+    # Repeated records share every band key: the index holds each key hundreds of times per
+    # version, the shape that made a join on keys multiply rows instead of counting records.
+    from marketplace import selectors as catalog
+    from provenance import selectors as provenance
+
+    repeated = assets.text_records(1, seed=51) * 300
+    first = make_listing("Tide table rows", files={"rows.jsonl": assets.jsonl(repeated)})
+    second = make_listing(
+        "Harbour log rows",
+        files={"log.jsonl": assets.jsonl(assets.text_records(1, seed=52) * 40)},
+    )
+    copy = make_listing(
+        "Tide table copy",
+        files={
+            "copy.jsonl": assets.jsonl(
+                repeated[:120]
+                + assets.text_records(1, seed=52) * 30
+                + assets.text_records(50, seed=53)
+            )
+        },
+        organization=cast.outsider_org,
+        actor=cast.outsider,
+    )
+    for listing in (first, second, copy):
+        quality.measure_quality(version_id=listing.version.pk)
+    license_to(cast.buyer_org, first.version, "order:ord_overlap_repeat_1")
+    license_to(cast.buyer_org, second.version, "order:ord_overlap_repeat_2")
+
+    overlaps = {
+        item["version_id"]: item["records"]
+        for item in catalog.overlaps_with_licenses(
+            organization=cast.buyer_org, version=copy.version
+        )
+    }
+    assert overlaps == {first.version.pk: 120, second.version.pk: 30}
+    # Licensed versions are split over several queries past a hundred: the answer is the same.
+    monkeypatch.setattr(provenance, "_OVERLAP_VERSIONS_PER_QUERY", 1)
+    assert provenance.record_overlaps(
+        against=[first.version.pk, second.version.pk], versions=[copy.version.pk]
+    ) == {copy.version.pk: {first.version.pk: 120, second.version.pk: 30}}
+
+
 def test_another_buyer_sees_no_overlap_and_the_filter_hides_nothing(
     cast, client, api_client, key_for, relisted
 ):

@@ -1,7 +1,7 @@
 import pytest
 from django.core.files.base import ContentFile
 
-from accounts.errors import Conflict, InvalidInput
+from accounts.errors import Conflict, InvalidInput, PermissionDenied
 from provenance.models import DataFile, DatasetVersion, FrozenVersionError
 from provenance.services import add_file, create_dataset, normalize_member_path, submit_version
 
@@ -47,5 +47,5 @@ def test_paths_are_normalized():
 
 
 def test_buyer_organizations_cannot_create_datasets(cast):
-    with pytest.raises(InvalidInput, match="creator organizations"):
+    with pytest.raises(PermissionDenied, match="creator organizations"):
         create_dataset(actor=cast.buyer, organization=cast.buyer_org, title="Nope", modality="text")

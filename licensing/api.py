@@ -937,7 +937,7 @@ class TrainingSummaryEnvelopeSerializer(serializers.Serializer):
     signature = serializers.CharField(help_text="base64url Ed25519 signature, unpadded.")
 
 
-class TrainingSummaryRequestSerializer(serializers.Serializer):
+class TrainingSummaryRequestSerializer(InputSerializer):
     licenses = serializers.ListField(
         child=serializers.CharField(max_length=summaries.LICENSE_ID_MAX),
         required=False,
@@ -958,7 +958,8 @@ TRAINING_SUMMARY_DESCRIPTION = (
     "Act's public summary template (docs/training-summary.md), in the platform's signed "
     "envelope: verify it with /.well-known/jwks.json. Every row names its license, the ledger "
     "entries that granted it and set its status, the license manifest's hash and the terms' "
-    "hash. A license id that is not your organization's gets 400 `unknown_licenses` naming it."
+    "hash. A license id that is not your organization's gets 404 `unknown_licenses` naming it, "
+    "as another organization's objects do everywhere in the API."
 )
 
 

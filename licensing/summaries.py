@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from fpdf import FPDF
 
-from accounts.errors import InvalidInput
+from accounts.errors import InvalidInput, NotFound
 from accounts.models import Organization
 from licensing.documents import _latin1
 from licensing.models import License, UsageReport, Use
@@ -77,7 +77,7 @@ RESERVATIONS_STATEMENT = (
 PIN_SALT = "licensing.training-summary.pin"
 
 
-class UnknownLicenses(InvalidInput):
+class UnknownLicenses(NotFound):
     code = "unknown_licenses"
     title = "Some licenses are not your organization's"
 

@@ -30,7 +30,6 @@ from licensing.money import (
     FILTER_AMOUNT_PATTERN,
     SUPPORTED_CURRENCIES,
     filter_amount_minor,
-    parse_major,
 )
 from licensing.odrl import odrl_for_option
 from marketplace import selectors, services

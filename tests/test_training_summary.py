@@ -509,7 +509,7 @@ def test_another_organizations_license_in_the_set_gets_a_problem_naming_it(
         buyer_api.post(URL, {"licenses": [licenses[0].pk, theirs.pk]}, format="json"),
         buyer_api.get(URL, {"licenses": f"{licenses[0].pk},{theirs.pk}"}),
     ):
-        assert response.status_code == 400
+        assert response.status_code == 404
         assert response["Content-Type"].startswith("application/problem+json")
         problem = response.json()
         assert problem["code"] == "unknown_licenses"

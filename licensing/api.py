@@ -987,7 +987,7 @@ class TrainingSummaryView(APIView):
             ),
             OpenApiParameter("model", str, description="The model the summary is for."),
         ],
-        responses={200: TrainingSummaryEnvelopeSerializer, 400: PROBLEM},
+        responses={200: TrainingSummaryEnvelopeSerializer, 400: PROBLEM, 404: PROBLEM},
     )
     def get(self, request):
         values = [
@@ -1005,7 +1005,7 @@ class TrainingSummaryView(APIView):
         description=TRAINING_SUMMARY_DESCRIPTION
         + " For sets too long for a query string; creates nothing.",
         request=TrainingSummaryRequestSerializer,
-        responses={200: TrainingSummaryEnvelopeSerializer, 400: PROBLEM},
+        responses={200: TrainingSummaryEnvelopeSerializer, 400: PROBLEM, 404: PROBLEM},
     )
     def post(self, request):
         serializer = TrainingSummaryRequestSerializer(data=request.data)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from celery.result import allow_join_result
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -92,7 +93,11 @@ def worker(tmp_path, settings):
         stderr=subprocess.STDOUT,
     )
     try:
-        yield process
+        # Celery marks "inside a task, never wait on a result" in one process-wide flag while
+        # an eager task runs, and threads running eager tasks at once (the race tests) can
+        # leave it set. This process is no worker: it may wait on the real worker's results.
+        with allow_join_result():
+            yield process
     finally:
         process.terminate()
         try:

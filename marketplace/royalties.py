@@ -23,6 +23,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from accounts.bulk import insert_rows
 from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Organization, User
 from accounts.selectors import membership_in
@@ -397,6 +398,19 @@ def _totals(lines: list[Item]) -> dict:
     }
 
 
+# The columns of a statement's lines, in the order `_issue_for_organizations` writes them.
+LINE_FIELDS = (
+    "statement_id",
+    "kind",
+    "source",
+    "description",
+    "dataset_id",
+    "occurred_at",
+    "amount_minor",
+    "is_adjustment",
+)
+
+
 def _issue_for_organizations(
     *,
     organizations: list[Organization],
@@ -492,20 +506,20 @@ def _issue_for_organizations(
                 new.append(statement)
                 counts.append(len(by_currency[currency]))
                 lines += [
-                    RoyaltyLine(
-                        statement=statement,
-                        kind=item.kind,
-                        source=item.source,
-                        description=item.description[:300],
-                        dataset_id=item.dataset_id,
-                        occurred_at=item.occurred_at,
-                        amount_minor=item.amount_minor,
-                        is_adjustment=item.occurred_at < period_start,
+                    (
+                        statement.pk,
+                        item.kind,
+                        item.source,
+                        item.description[:300],
+                        item.dataset_id,
+                        item.occurred_at,
+                        item.amount_minor,
+                        item.occurred_at < period_start,
                     )
                     for item in by_currency[currency]
                 ]
         RoyaltyStatement.objects.bulk_create(new)
-        RoyaltyLine.objects.bulk_create(lines, batch_size=2000)
+        insert_rows(RoyaltyLine, LINE_FIELDS, lines)
         _announce_statements(new, counts=counts, actor=actor, now=now)
     return statements + new
 

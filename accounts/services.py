@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.bulk import insert_objects
 from accounts.errors import InvalidInput, NotFound, PermissionDenied
 from accounts.ids import random_base32
 from accounts.models import (
@@ -288,9 +289,7 @@ def emit_events(*, events: list[dict], now: datetime | None = None) -> list[Even
     if unknown:
         raise InvalidInput(f"Unknown event type {sorted(unknown)[0]!r}.")
     created_at = now or timezone.now()
-    rows = Event.objects.bulk_create(
-        [Event(created_at=created_at, **event) for event in events], batch_size=1000
-    )
+    rows = insert_objects([Event(created_at=created_at, **event) for event in events])
     schedule_deliveries_of(events=rows)
     return rows
 
@@ -416,7 +415,7 @@ def notify_organizations(*, notices: list[dict], now=None) -> list[Notification]
         if people:
             addresses = [(user.email, user.get_short_name()) for user in people.values()]
             transaction.on_commit(partial(_send_notification_mail, addresses, notice["text"], link))
-    return Notification.objects.bulk_create(rows, batch_size=1000)
+    return insert_objects(rows)
 
 
 def notify_reviewers(*, verb: str, text: str, link: str = "", now=None) -> list[Notification]:

@@ -31,6 +31,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.bulk import insert_objects
 from accounts.errors import InvalidInput
 from accounts.models import (
     Event,
@@ -291,7 +292,7 @@ def schedule_deliveries_of(*, events: list[Event]) -> list[WebhookDelivery]:
         organization_id__in={event.organization_id for event in events}, is_enabled=True
     ):
         endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
-    deliveries = WebhookDelivery.objects.bulk_create(
+    deliveries = insert_objects(
         [
             WebhookDelivery(endpoint=endpoint, event=event, created_at=event.created_at)
             for event in events

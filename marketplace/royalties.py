@@ -23,7 +23,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounts.bulk import insert_rows
+from accounts.bulk import insert_objects, insert_rows
 from accounts.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Organization, User
 from accounts.selectors import membership_in
@@ -518,7 +518,7 @@ def _issue_for_organizations(
                     )
                     for item in by_currency[currency]
                 ]
-        RoyaltyStatement.objects.bulk_create(new)
+        insert_objects(new)
         insert_rows(RoyaltyLine, LINE_FIELDS, lines)
         _announce_statements(new, counts=counts, actor=actor, now=now)
     return statements + new

@@ -11,6 +11,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.bulk import insert_objects
 from accounts.models import Organization, User
 from provenance.models import GENESIS_HASH, LedgerEntry, LedgerHead
 
@@ -103,7 +104,7 @@ def record_events(*, events: list[dict]) -> list[LedgerEntry]:
             entry = _chained(seq=seq, prev_hash=prev_hash, **event)
             entries.append(entry)
             prev_hash = entry.entry_hash
-        LedgerEntry.objects.bulk_create(entries, batch_size=1000)
+        insert_objects(entries)
         head.seq, head.entry_hash = seq, prev_hash
         head.save(update_fields=["seq", "entry_hash"])
     return entries

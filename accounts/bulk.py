@@ -34,7 +34,12 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     quote = connection.ops.quote_name
     columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    # The raw psycopg cursor, so Django's wrapper turns its errors into IntegrityError & co.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(statement) as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 
@@ -44,10 +49,10 @@ def insert_objects(objects: list[models.Model]) -> list[models.Model]:
     if not objects:
         return objects
     model = type(objects[0])
-    if connection.vendor != "postgresql":
-        return model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
     if any(instance.pk is None for instance in objects):
         raise ValueError(f"insert_objects needs {model.__name__} primary keys set before saving")
+    if connection.vendor != "postgresql":
+        return model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
     fields = model._meta.concrete_fields
     insert_rows(
         model,

@@ -175,3 +175,30 @@ def test_an_option_withdrawn_while_a_buyer_queued_is_not_sold(cast, listing, mon
     with pytest.raises(NotFound):
         services.create_order(actor=cast.buyer, organization=cast.buyer_org, option=option)
     assert not Order.objects.exists()
+
+
+def test_an_unpaid_agreement_overtaken_by_an_exclusive_sale_says_why_it_cannot_be_checked_out(
+    cast, listing, django_capture_on_commit_callbacks, client
+):
+    offer = offer_by(cast.buyer, cast.buyer_org, listing)
+    agreement = licensing.accept_offer(
+        actor=cast.creator, organization=cast.creator_org, offer=offer
+    )
+    client.force_login(cast.buyer)
+    page = client.get(f"/library/offers/{offer.pk}/").content.decode()
+    assert "Check out at the agreed price</a>" in page and "agreement-unavailable" not in page
+
+    buy(cast, exclusive_option(listing), django_capture_on_commit_callbacks, as_outsider=True)
+
+    for user, portal in ((cast.buyer, "library"), (cast.creator, "creator")):
+        client.force_login(user)
+        page = client.get(f"/{portal}/offers/{offer.pk}/").content.decode()
+        assert 'id="agreement-unavailable"' in page
+        assert "Check out at the agreed price</a>" not in page
+        assert agreement.terms_sha256 in page  # the agreement itself stays on record
+    with pytest.raises(Conflict) as refused:
+        services.create_order_from_agreement(
+            actor=cast.buyer, organization=cast.buyer_org, agreement=agreement
+        )
+    assert refused.value.code == "exclusively_licensed"
+    assert not Order.objects.filter(agreement=agreement).exists()

@@ -12,6 +12,7 @@ from licensing import selectors, services
 from licensing.models import Agreement, Offer, Use
 from licensing.money import parse_major
 from marketplace import selectors as catalog
+from marketplace.services import exclusivity_conflict
 
 
 def _offer(request, offer_id: str) -> Offer:
@@ -62,9 +63,20 @@ def offer_detail(request, offer_id: str):
     side = offer.side_of(request.organization)
     your_turn = offer.is_open and side is not None and steps and steps[-1].proposal.side != side
     agreement = Agreement.objects.filter(offer=offer).first()
+    now = timezone.now()
     agreement_order = (
-        catalog.live_order_of_agreement(agreement=agreement, now=timezone.now())
-        if agreement
+        catalog.live_order_of_agreement(agreement=agreement, now=now) if agreement else None
+    )
+    # An agreement with no order yet may have been overtaken by someone's exclusive license:
+    # say so instead of offering a checkout that would be refused.
+    checkout_refused = (
+        exclusivity_conflict(
+            dataset=agreement.dataset,
+            is_exclusive=agreement.is_exclusive,
+            now=now,
+            agreement=agreement,
+        )
+        if agreement and agreement_order is None
         else None
     )
     return render(
@@ -78,6 +90,7 @@ def offer_detail(request, offer_id: str):
             "latest": steps[-1].proposal if steps else None,
             "agreement": agreement,
             "agreement_order": agreement_order,
+            "checkout_refused": checkout_refused,
             "uses": Use.choices,
         },
     )

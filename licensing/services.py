@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from accounts.models import Event, Membership, Organization, User
 from accounts.selectors import membership_in
-from accounts.services import emit_event, notify_organization
+from accounts.services import emit_event, notify_organization, notify_organizations
 from licensing import fingerprint
 from licensing.models import (
     Agreement,
@@ -967,12 +967,25 @@ def take_off_market(
     open_offers = Offer.objects.filter(dataset=dataset, status=Offer.Status.OPEN)
     if except_offer is not None:
         open_offers = open_offers.exclude(pk=except_offer.pk)
-    offers = list(open_offers.values_list("pk", flat=True))
+    withdrawn = list(open_offers.select_related("buyer_org"))
+    offers = [offer.pk for offer in withdrawn]
     Offer.objects.filter(pk__in=offers).update(
         status=Offer.Status.WITHDRAWN,
         closed_at=now,
         updated_at=now,
         closed_reason=EXCLUSIVELY_LICENSED,
+    )
+    notify_organizations(
+        notices=[
+            {
+                "organization": offer.buyer_org,
+                "verb": "offer.withdrawn",
+                "text": f"Your offer on {dataset.title} was closed: {EXCLUSIVELY_LICENSED}",
+                "link": f"/library/offers/{offer.pk}/",
+            }
+            for offer in withdrawn
+        ],
+        now=now,
     )
     options = list(
         LicenseOption.objects.filter(dataset=dataset, is_active=True).values_list("pk", flat=True)

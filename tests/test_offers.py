@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from accounts.models import Event
+from accounts.models import Event, Notification
 from licensing import selectors, services
 from licensing.models import Agreement, LicenseOption, Offer
 from licensing.tasks import expire_offers_task
@@ -212,6 +212,11 @@ def test_an_exclusive_agreement_takes_the_dataset_off_the_market(cast, make_list
     other.refresh_from_db()
     assert other.status == Offer.Status.WITHDRAWN
     assert other.closed_reason == services.EXCLUSIVELY_LICENSED
+    # The outsider is told; the buyer who got the exclusive license is not told of a withdrawal.
+    withdrawn = Notification.objects.filter(verb="offer.withdrawn")
+    assert [(n.recipient, n.organization) for n in withdrawn] == [
+        (cast.outsider, cast.outsider_org)
+    ]
     assert not LicenseOption.objects.filter(dataset=listing.dataset, is_active=True).exists()
     with pytest.raises(Conflict, match="exclusively"):
         _open(cast, listing)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from accounts.errors import Conflict, NotFound
+from accounts.models import Notification
 from licensing import services as licensing
 from licensing.models import Agreement, LicenseOption, Offer
 from marketplace import services
@@ -64,6 +65,9 @@ def test_an_exclusive_sale_at_list_price_takes_offers_and_options_off_the_market
     waiting.refresh_from_db()
     assert waiting.status == Offer.Status.WITHDRAWN
     assert waiting.closed_reason == licensing.EXCLUSIVELY_LICENSED
+    told = Notification.objects.get(verb="offer.withdrawn")
+    assert (told.recipient, told.link) == (cast.outsider, f"/library/offers/{waiting.pk}/")
+    assert listing.dataset.title in told.text and licensing.EXCLUSIVELY_LICENSED in told.text
     assert not LicenseOption.objects.filter(dataset=listing.dataset, is_active=True).exists()
     entry = LedgerEntry.objects.get(action="dataset.taken_off_market")
     assert entry.payload["order"] == order.pk

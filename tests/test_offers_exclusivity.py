@@ -200,6 +200,13 @@ def test_an_unpaid_agreement_overtaken_by_an_exclusive_sale_says_why_it_cannot_b
         assert 'id="agreement-unavailable"' in page
         assert "Check out at the agreed price</a>" not in page
         assert agreement.terms_sha256 in page  # the agreement itself stays on record
+    client.force_login(cast.buyer)
+    checkout = client.get(f"/library/agreements/{agreement.pk}/checkout/").content.decode()
+    assert 'id="checkout-unavailable"' in checkout and 'id="pay"' not in checkout
+    placed = client.post(
+        f"/library/agreements/{agreement.pk}/checkout/", {"payment_method": "card"}
+    )
+    assert placed.status_code == 200 and "licensed exclusively" in placed.content.decode()
     with pytest.raises(Conflict) as refused:
         services.create_order_from_agreement(
             actor=cast.buyer, organization=cast.buyer_org, agreement=agreement

@@ -109,10 +109,23 @@ def agreement_checkout(request, agreement_id: str):
         done = _checkout_submitted(request, form, place)
         if done is not None:
             return done
+    # Someone else's exclusive license may have begun since the agreement: say so up front
+    # (placing the order would be refused for the same reason).
+    unavailable = services.exclusivity_conflict(
+        dataset=agreement.dataset,
+        is_exclusive=agreement.is_exclusive,
+        now=timezone.now(),
+        agreement=agreement,
+    )
     return render(
         request,
         "marketplace/checkout/checkout.html",
-        {"agreement": agreement, "form": form, "test_mode": settings.STRIPE_TEST_MODE},
+        {
+            "agreement": agreement,
+            "form": form,
+            "unavailable": unavailable,
+            "test_mode": settings.STRIPE_TEST_MODE,
+        },
     )
 
 

@@ -962,8 +962,9 @@ def take_off_market(
     *, dataset: Dataset, now: datetime, except_offer: Offer | None = None
 ) -> tuple[list[str], list[str]]:
     """Close the dataset's open offers (but `except_offer`) and withdraw its list options: an
-    exclusive license was agreed or sold. The caller holds the dataset's row lock and writes
-    the ledger entry; returns the ids of the offers and options withdrawn."""
+    exclusive license was agreed or sold. The buyers of those offers, and of agreements that
+    were never checked out, are told. The caller holds the dataset's row lock and writes the
+    ledger entry; returns the ids of the offers and options withdrawn."""
     open_offers = Offer.objects.filter(dataset=dataset, status=Offer.Status.OPEN)
     if except_offer is not None:
         open_offers = open_offers.exclude(pk=except_offer.pk)
@@ -975,6 +976,20 @@ def take_off_market(
         updated_at=now,
         closed_reason=EXCLUSIVELY_LICENSED,
     )
+    # Agreements nobody checked out can no longer be: exclusivity is only agreed or sold while
+    # no other order is live, so an agreement without a license under its terms has no order.
+    agreements = Agreement.objects.filter(dataset=dataset).select_related("buyer_org")
+    if except_offer is not None:
+        agreements = agreements.exclude(offer=except_offer)
+    stranded = [
+        agreement
+        for agreement in agreements
+        if not License.objects.filter(
+            organization_id=agreement.buyer_org_id,
+            version__dataset=dataset,
+            terms_sha256=agreement.terms_sha256,
+        ).exists()
+    ]
     notify_organizations(
         notices=[
             {
@@ -984,6 +999,18 @@ def take_off_market(
                 "link": f"/library/offers/{offer.pk}/",
             }
             for offer in withdrawn
+        ]
+        + [
+            {
+                "organization": agreement.buyer_org,
+                "verb": "agreement.unavailable",
+                "text": (
+                    f"Your agreement {agreement.pk} on {dataset.title} can no longer be checked "
+                    f"out: {EXCLUSIVELY_LICENSED}"
+                ),
+                "link": f"/library/offers/{agreement.offer_id}/",
+            }
+            for agreement in stranded
         ],
         now=now,
     )

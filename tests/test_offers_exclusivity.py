@@ -194,6 +194,9 @@ def test_an_unpaid_agreement_overtaken_by_an_exclusive_sale_says_why_it_cannot_b
 
     buy(cast, exclusive_option(listing), django_capture_on_commit_callbacks, as_outsider=True)
 
+    told = Notification.objects.get(verb="agreement.unavailable")
+    assert (told.recipient, told.link) == (cast.buyer, f"/library/offers/{offer.pk}/")
+    assert agreement.pk in told.text and licensing.EXCLUSIVELY_LICENSED in told.text
     for user, portal in ((cast.buyer, "library"), (cast.creator, "creator")):
         client.force_login(user)
         page = client.get(f"/{portal}/offers/{offer.pk}/").content.decode()
@@ -213,3 +216,31 @@ def test_an_unpaid_agreement_overtaken_by_an_exclusive_sale_says_why_it_cannot_b
         )
     assert refused.value.code == "exclusively_licensed"
     assert not Order.objects.filter(agreement=agreement).exists()
+
+
+def test_an_exclusive_agreement_tells_only_the_holders_of_agreements_never_checked_out(
+    cast, listing, django_capture_on_commit_callbacks
+):
+    checked_out = licensing.accept_offer(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        offer=offer_by(cast.outsider, cast.outsider_org, listing, price_minor=70_000),
+    )
+    order = services.create_order_from_agreement(
+        actor=cast.outsider, organization=cast.outsider_org, agreement=checked_out
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.pay_with_test_card(order=order)
+    services.refund_order(actor=cast.reviewer, order=Order.objects.get(pk=order.pk))
+    waiting = licensing.accept_offer(
+        actor=cast.creator,
+        organization=cast.creator_org,
+        offer=offer_by(cast.buyer, cast.buyer_org, listing),
+    )
+    exclusive = offer_by(cast.buyer, cast.buyer_org, listing, is_exclusive=True, term_days=90)
+    licensing.accept_offer(actor=cast.creator, organization=cast.creator_org, offer=exclusive)
+
+    told = Notification.objects.filter(verb="agreement.unavailable")
+    assert [(n.recipient, n.link) for n in told] == [
+        (cast.buyer, f"/library/offers/{waiting.offer_id}/")
+    ]

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts import views as accounts_views
 from config.views import healthz
+from licensing.views import odrl_vocabulary
 from marketplace.views.catalog import home
 from marketplace.views.checkout import checkout, verify
 from marketplace.views.webhooks import stripe_webhook
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
+    path("ns/odrl", odrl_vocabulary, name="odrl-vocabulary"),
     path("accounts/", include("accounts.urls")),
     path("notifications/", accounts_views.notifications, name="notifications"),
     path("notifications/read/", accounts_views.notifications_read, name="notifications-read"),

@@ -19,7 +19,7 @@ from datetime import datetime
 from django.conf import settings
 
 from accounts.models import Organization
-from licensing.models import Agreement, License, LicenseOption, Use
+from licensing.models import Agreement, License, LicenseOption, PriceModel, Use
 from licensing.money import exponent
 from provenance.models import Dataset, DatasetVersion
 
@@ -50,6 +50,63 @@ def vocabulary_iri() -> str:
 def profile_iri() -> str:
     """The ODRL profile a Wellspring policy conforms to: ODRL 2.2 plus the vocabulary."""
     return f"{settings.SITE_URL}/ns/odrl"
+
+
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+
+# Wellspring's own terms, each with what it is and what it means; served as JSON-LD at
+# `profile_iri()` (the document the `ws:` namespace resolves into) and listed in docs/odrl.md.
+VOCABULARY: dict[str, tuple[str, str]] = {
+    **{use: ("purpose", label) for use, label in Use.choices},
+    "model": ("unit", "A model trained or fine-tuned on the data (the model cap counts these)."),
+    "seat": ("unit", "A seat or deployment (the seat cap counts these)."),
+    "commercialUse": ("property", "Whether use in commercial products is permitted."),
+    "exclusive": ("property", "No one else may license the dataset while the terms run."),
+    "attributionRequired": ("property", "The creator must be credited."),
+    "termDays": ("property", "The term in days."),
+    "perpetual": ("property", "The terms never end."),
+    "termsSha256": (
+        "property",
+        "SHA-256 of the canonical JSON of the terms, as on the certificate and the manifest.",
+    ),
+    "amountMinor": ("property", "The price in minor units of its currency (cents), an integer."),
+    "currency": ("property", "The price's currency, an ISO 4217 code."),
+    "priceModel": ("property", "How the price is charged: ws:flat, ws:per_seat or ws:metered."),
+    **{model: ("price model", label) for model, label in PriceModel.choices},
+    "versionId": ("property", "The licensed dataset version's id on Wellspring."),
+    "merkleRoot": (
+        "property",
+        "The version's Merkle root over its files (RFC 6962, as in its signed manifest).",
+    ),
+}
+
+
+def vocabulary_document() -> dict:
+    """The `ws:` vocabulary in JSON-LD: properties as rdf:Property, values (purposes, units,
+    price models) as resources, each with a label and the kind of term it is."""
+    defined_by = {"@id": profile_iri()}
+    nodes = [
+        {
+            "@id": f"ws:{name}",
+            "@type": "rdf:Property" if kind == "property" else "rdfs:Resource",
+            "rdfs:label": name,
+            "rdfs:comment": f"{kind}: {meaning}",
+            "rdfs:isDefinedBy": defined_by,
+        }
+        for name, (kind, meaning) in VOCABULARY.items()
+    ]
+    about = {
+        "@id": profile_iri(),
+        "dct:title": f"{settings.PLATFORM_NAME} license terms vocabulary (ODRL 2.2 profile)",
+        "dct:description": (
+            "The terms Wellspring policies use where ODRL 2.2 has no word of its own: "
+            "purposes, the caps' units, the terms hash, the price's minor units and model."
+        ),
+    }
+    return {
+        "@context": {"ws": vocabulary_iri(), "rdf": RDF, "rdfs": RDFS, "dct": DCT},
+        "@graph": [about, *nodes],
+    }
 
 
 def policy_iri(local_id: str) -> str:

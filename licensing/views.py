@@ -1,10 +1,14 @@
-"""Downloads through signed, expiring links: single files (with HTTP Range) and a ZIP of all."""
+"""Downloads through signed, expiring links (single files with HTTP Range, and a ZIP of all),
+and the public ODRL vocabulary document."""
+
+import json
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from licensing import delivery as delivering
-from licensing import selectors
+from licensing import odrl, selectors
 from licensing.services import record_download
 from provenance import storage
 
@@ -98,3 +102,13 @@ def _archive(request, license):
         bytes_sent=sum(item.size_bytes for item in deliveries),
     )
     return response
+
+
+@require_GET
+@cache_control(public=True, max_age=3600)
+def odrl_vocabulary(request):
+    """`<SITE_URL>/ns/odrl`: what each `ws:` term in a policy means, as JSON-LD."""
+    return HttpResponse(
+        json.dumps(odrl.vocabulary_document(), indent=2),
+        content_type="application/ld+json; charset=utf-8",
+    )

@@ -1,6 +1,7 @@
 """License terms as ODRL 2.2 JSON-LD: well-formed (it expands, and to RDF every ODRL term it
 uses is one the ODRL vocabulary defines), and every term of the license appears in it."""
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -346,3 +347,46 @@ def test_unknown_policy_types_and_agreements_without_an_assignee_are_refused(db,
         odrl.odrl_for_terms(listed.terms_dict(), policy_type="Set", **common)
     with pytest.raises(ValueError, match="assignee"):
         odrl.odrl_for_terms(listed.terms_dict(), policy_type="Agreement", **common)
+
+
+def ws_terms_in(graph: Graph, ws: Namespace) -> set[str]:
+    return {
+        str(term)[len(str(ws)) :]
+        for triple in graph
+        for term in triple
+        if isinstance(term, URIRef) and str(term).startswith(str(ws))
+    }
+
+
+def test_the_vocabulary_is_served_and_defines_every_wellspring_term_a_policy_uses(
+    client, cast, make_listing, ws
+):
+    response = client.get("/ns/odrl")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/ld+json")
+    vocabulary = graph_of(response.json())
+    itself = URIRef("https://wellspring.test/ns/odrl")
+    assert str(ws) == f"{itself}#"  # the `ws:` terms resolve into this document
+    assert "vocabulary" in str(vocabulary.value(itself, URIRef(f"{odrl.DCT}title")))
+    RDFS = Namespace(odrl.RDFS)
+    defined = {str(term)[len(str(ws)) :] for term in vocabulary.subjects(RDFS.isDefinedBy, itself)}
+    assert all(vocabulary.value(ws[name], RDFS.label) for name in defined)
+    assert (ws.termsSha256, RDF.type, RDF.Property) in vocabulary
+    assert (ws.per_seat, RDF.type, RDFS.Resource) in vocabulary
+
+    listing = make_listing("Shore notes", uses=("training",))
+    license = services.grant_license(
+        organization=cast.buyer_org,
+        version=listing.version,
+        terms={**FULL_TERMS, "price_minor": 10_000, "currency": "USD", "term_days": None},
+        source="t:vocabulary",
+    )
+    used = ws_terms_in(graph_of(odrl.odrl_for_option(option(**FULL_TERMS))), ws)
+    used |= ws_terms_in(graph_of(odrl.odrl_for_license(license)), ws)
+    assert {"perpetual", "merkleRoot", "versionId", "per_seat", "fine_tuning"} <= used
+    assert used - defined == set()
+
+
+def test_the_vocabulary_and_the_documentation_list_the_same_terms():
+    documented = set(re.findall(r"^\| `ws:(\w+)` \|", DOCS.read_text(), flags=re.MULTILINE))
+    assert documented == set(odrl.VOCABULARY)

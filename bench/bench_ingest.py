@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -108,18 +107,10 @@ def child_env(work: Path, media: Path, name: str, threads: int | None = None) ->
 
 def run_child(work: Path, media: Path, *args: str, threads: int | None = None) -> tuple[dict, int]:
     """Run this module as a child; returns its JSON answer and its peak RSS in KiB."""
-    process = subprocess.Popen(
-        [sys.executable, __file__, *args],
-        env=child_env(work, media, f"{args[0]}-{threads or 'default'}", threads),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-    )
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.stdout.close()
-    if status != 0:
-        raise RuntimeError(f"the ingest child failed ({status}): {output[-500:]!r}")
-    return json.loads(output.decode().strip().splitlines()[-1]), usage.ru_maxrss
+    from bench.run import run_child as run_module
+
+    env = child_env(work, media, f"{args[0]}-{threads or 'default'}", threads)
+    return run_module(__file__, *args, env=env, name="ingest")
 
 
 def run() -> list[dict]:
@@ -274,4 +265,6 @@ def _child(mode: str, *args: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(*sys.argv[1:])))
+    from bench.run import child_main
+
+    child_main(_child)

@@ -18,8 +18,6 @@ BENCH_QUALITY_BRUTE (default 20000).
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -116,18 +114,11 @@ def brute_force(path: Path) -> tuple[float, int]:
 
 
 def run_child(*args: str) -> tuple[dict, int]:
-    process = subprocess.Popen(
-        [sys.executable, __file__, *args],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "config.settings"},
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-    )
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.stdout.close()
-    if status != 0:
-        raise RuntimeError(f"the quality child failed ({status}): {output[-500:]!r}")
-    return json.loads(output.decode().strip().splitlines()[-1]), usage.ru_maxrss
+    """Run this module as a child; returns its JSON answer and its peak RSS in KiB."""
+    from bench.run import run_child as run_module
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    return run_module(__file__, *args, env=env, name="quality")
 
 
 def _child(mode: str, path: str) -> dict:
@@ -211,4 +202,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(sys.argv[1], sys.argv[2])))
+    from bench.run import child_main
+
+    child_main(_child)

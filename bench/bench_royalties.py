@@ -26,16 +26,13 @@ October in turn:
   transactions writing statements, lines, ledger entries, events and notifications), whose
   statements must equal the baseline's totals to the cent (the run fails otherwise);
 - the builder's summing step alone (`royalties._metered_usage`), for reference.
-Figures are the medians over the three months. Peak memory: the build child's peak RSS
-(`wait4`), against the same kind of child that only set Django up and connected.
+Figures are the medians over the three months. Peak memory: the build child's own peak RSS
+(`VmHWM`), against the same kind of child that only set Django up and connected.
 """
 
 import hashlib
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -109,15 +106,9 @@ def _child_env(url: str) -> dict:
 
 def run_child(url: str, *args: str) -> tuple[dict, int]:
     """Run this module as a child; returns its JSON answer and its peak RSS in KiB."""
-    process = subprocess.Popen(
-        [sys.executable, __file__, *args], env=_child_env(url), cwd=ROOT, stdout=subprocess.PIPE
-    )
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.stdout.close()
-    if status != 0:
-        raise RuntimeError(f"the royalties child ({args[0]}) failed ({status}): {output[-500:]!r}")
-    return json.loads(output.decode().strip().splitlines()[-1]), usage.ru_maxrss
+    from bench.run import run_child as run_module
+
+    return run_module(__file__, *args, env=_child_env(url), name="royalties")
 
 
 def run() -> list[dict]:
@@ -510,4 +501,6 @@ def _child(mode: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(sys.argv[1])))
+    from bench.run import child_main
+
+    child_main(_child)

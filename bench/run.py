@@ -9,6 +9,7 @@ the modules whose name contains "ingest".
 import importlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,42 @@ def figure(name, value, unit, baseline, baseline_value, goal) -> dict:
         "ratio": ratio,
         "goal": goal,
     }
+
+
+def run_child(script: str, *args: str, env: dict, name: str) -> tuple[dict, int]:
+    """Run a benchmark module as a child process (its `child_main`); returns its answer and
+    its own peak RSS in KiB.
+
+    The peak is the one the child reads of itself (`VmHWM`, which exec resets): on Linux the
+    `ru_maxrss` that wait4 reports for a child starts from the parent's size when it forked,
+    so under `make bench`, after the benchmarks that ran in the parent, every child would
+    seem at least as large as the parent.
+    """
+    process = subprocess.Popen(
+        [sys.executable, script, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE
+    )
+    output, _ = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"the {name} child ({args[0]}) failed ({process.returncode}): {output[-500:]!r}"
+        )
+    answer = json.loads(output.decode().strip().splitlines()[-1])
+    return answer["result"], answer["peak_kib"]
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set since it started its program, in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("/proc/self/status has no VmHWM: peak memory needs Linux")
+
+
+def child_main(measure) -> None:
+    """A benchmark child's entry point: `measure(*argv)`, then its answer and peak memory as
+    the last line of standard output, for `run_child`."""
+    result = measure(*sys.argv[1:])
+    print(json.dumps({"result": result, "peak_kib": peak_rss_kib()}))
 
 
 def main(selected: list[str]) -> int:

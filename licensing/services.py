@@ -981,14 +981,15 @@ def take_off_market(
     agreements = Agreement.objects.filter(dataset=dataset).select_related("buyer_org")
     if except_offer is not None:
         agreements = agreements.exclude(offer=except_offer)
+    licensed = set(
+        License.objects.filter(version__dataset=dataset).values_list(
+            "organization_id", "terms_sha256"
+        )
+    )
     stranded = [
         agreement
         for agreement in agreements
-        if not License.objects.filter(
-            organization_id=agreement.buyer_org_id,
-            version__dataset=dataset,
-            terms_sha256=agreement.terms_sha256,
-        ).exists()
+        if (agreement.buyer_org_id, agreement.terms_sha256) not in licensed
     ]
     notify_organizations(
         notices=[

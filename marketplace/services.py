@@ -296,6 +296,14 @@ def exclusivity_conflict(
     return None
 
 
+def agreement_checkout_conflict(*, agreement: Agreement, now: datetime) -> Conflict | None:
+    """Why the agreement cannot be checked out now, someone's exclusivity being in the way, or
+    None. Read without the lock, for pages; placing the order checks again under it."""
+    return exclusivity_conflict(
+        dataset=agreement.dataset, is_exclusive=agreement.is_exclusive, now=now, agreement=agreement
+    )
+
+
 def _check_exclusivity(
     *, dataset: Dataset, is_exclusive: bool, now: datetime, agreement: Agreement | None = None
 ) -> None:

@@ -111,12 +111,7 @@ def agreement_checkout(request, agreement_id: str):
             return done
     # Someone else's exclusive license may have begun since the agreement: say so up front
     # (placing the order would be refused for the same reason).
-    unavailable = services.exclusivity_conflict(
-        dataset=agreement.dataset,
-        is_exclusive=agreement.is_exclusive,
-        now=timezone.now(),
-        agreement=agreement,
-    )
+    unavailable = services.agreement_checkout_conflict(agreement=agreement, now=timezone.now())
     return render(
         request,
         "marketplace/checkout/checkout.html",

@@ -12,7 +12,7 @@ from licensing import selectors, services
 from licensing.models import Agreement, Offer, Use
 from licensing.money import parse_major
 from marketplace import selectors as catalog
-from marketplace.services import exclusivity_conflict
+from marketplace.services import agreement_checkout_conflict
 
 
 def _offer(request, offer_id: str) -> Offer:
@@ -70,12 +70,7 @@ def offer_detail(request, offer_id: str):
     # An agreement with no order yet may have been overtaken by someone's exclusive license:
     # say so instead of offering a checkout that would be refused.
     checkout_refused = (
-        exclusivity_conflict(
-            dataset=agreement.dataset,
-            is_exclusive=agreement.is_exclusive,
-            now=now,
-            agreement=agreement,
-        )
+        agreement_checkout_conflict(agreement=agreement, now=now)
         if agreement and agreement_order is None
         else None
     )
